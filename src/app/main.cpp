@@ -1,0 +1,87 @@
+// uqmerge — command-line entry point. Parses the subcommand, runs it, and is the one place
+// where errors are caught: logged as one line with the rank, then exit code 2 (bad input),
+// 1 (internal) or 3 (not implemented); with several MPI ranks, MPI_Abort ends them all.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+#include "commands.hpp"
+#include "uqmerge/dist/communicator.hpp"
+#include "uqmerge/util/error.hpp"
+#include "uqmerge/util/log.hpp"
+
+#ifndef UQMERGE_VERSION
+#define UQMERGE_VERSION "dev"
+#endif
+
+namespace {
+
+// Subcommands that exist in the interface and are being built; each names its issue.
+struct Planned {
+  const char* name;
+  const char* help;
+  const char* issue;
+};
+constexpr Planned kPlanned[] = {
+    {"run", "Algorithm 1: candidates' uncertainty, ordered incremental merging, selection (-c CONFIG)",
+     "#5 (merge methods and the UQ-Merge driver)"},
+    {"uq", "uncertainty of each listed model on each dataset, written to results.h5 (-c CONFIG)",
+     "#4 (vision-language uncertainty quantification)"},
+    {"merge", "merge checkpoints from a mergekit-style YAML, without uncertainty (CONFIG)",
+     "#5 (merge methods and the UQ-Merge driver)"},
+    {"eval", "accuracy of models on labelled multiple-choice datasets (-c CONFIG)",
+     "#4/#5 (datasets, accuracy-guided baseline)"},
+    {"answer", "option distribution of one model for one image and question",
+     "#3 (LLaVA-1.5 inference engine)"},
+    {"zoo", "build the built-in demo world and its model zoo", "#7 (built-in demo)"},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace uqmerge;
+  CLI::App app{"uqmerge " UQMERGE_VERSION
+               " — uncertainty-guided merging of fine-tuned multimodal LLMs (LLaVA-1.5 family).\n"
+               "Measures each model's label-free uncertainty, merges them incrementally in descending\n"
+               "order of uncertainty, and keeps the merge with the lowest uncertainty."};
+  app.set_version_flag("--version", "uqmerge " UQMERGE_VERSION);
+  app.require_subcommand(1, 1);
+  app.fallthrough(false);
+
+  app::InspectArgs inspect_args;
+  CLI::App* inspect = app.add_subcommand(
+      "inspect", "Print a checkpoint's architecture, dtypes, parameter counts, shard files and "
+                 "every validation problem (exit 2 if any error).");
+  inspect->add_option("dir", inspect_args.dir, "Hugging Face model directory")->required();
+  inspect->add_option("--vision-tower", inspect_args.vision_tower,
+                      "CLIP directory (original LLaVA layout, when mm_vision_tower is not a local path)");
+  inspect->add_flag("--tensors", inspect_args.list_tensors, "also list every tensor");
+
+  std::string planned_config;
+  for (const auto& p : kPlanned) {
+    CLI::App* sub = app.add_subcommand(p.name, std::string(p.help) + "  [not implemented yet: issue " + p.issue + "]");
+    sub->allow_extras();
+    sub->add_option("-c,--config", planned_config, "YAML config");
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help/version (rc 0) or the usage error
+    return rc == 0 ? kExitOk : kExitBadInput;
+  }
+
+  try {
+    log::init(0, 1);  // subcommands that start MPI re-initialise with their rank
+    if (inspect->parsed()) return app::cmd_inspect(inspect_args);
+    for (const auto& p : kPlanned)
+      if (app.got_subcommand(p.name))
+        throw Error(ErrorKind::NotImplemented, std::string("uqmerge ") + p.name,
+                    std::string("not implemented yet (tracked in issue ") + p.issue + ")");
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    log::error("{}", e.what());
+    dist::abort_job(exit_code_for(e));
+  }
+}

@@ -1,0 +1,74 @@
+// dist: the NCCL backend on GPUs (one per rank). Named *_CUDA: filtered out where no GPU is
+// visible (tests/mpi/mpi_main.cpp), compiled and linked everywhere NCCL is found.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "uqmerge/dist/communicator.hpp"
+
+namespace uqmerge::dist {
+namespace {
+
+template <typename T>
+struct DeviceBuffer {
+  explicit DeviceBuffer(size_t n) : n(n) { EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(T)), cudaSuccess); }
+  ~DeviceBuffer() { cudaFree(p); }
+  void upload(const std::vector<T>& v) { cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
+  std::vector<T> download() const {
+    std::vector<T> v(n);
+    cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+    return v;
+  }
+  T* p = nullptr;
+  size_t n;
+};
+
+TEST(Nccl, AllreduceBroadcastAllgather_CUDA) {
+  auto comm = make_nccl_communicator();
+  const int r = comm->rank(), n = comm->size();
+  ASSERT_EQ(comm->backend(), Backend::Nccl);
+  const size_t count = 1 << 20;
+  DeviceBuffer<float> f(count);
+  std::vector<float> host(count);
+  for (size_t k = 0; k < count; ++k) host[k] = static_cast<float>(r + (k % 1000));
+  f.upload(host);
+  comm->allreduce_sum(f.p, count, DType::F32);
+  auto out = f.download();
+  const float ranks_sum = n * (n - 1) / 2.0f;
+  for (size_t k = 0; k < count; k += 997) ASSERT_EQ(out[k], ranks_sum + n * static_cast<float>(k % 1000));
+
+  DeviceBuffer<uint16_t> b(8);
+  std::vector<uint16_t> hb(8);
+  for (int k = 0; k < 8; ++k) hb[k] = float_to_bf16(static_cast<float>(r + k));
+  b.upload(hb);
+  comm->allreduce_sum(b.p, 8, DType::BF16);
+  auto ob = b.download();
+  for (int k = 0; k < 8; ++k) ASSERT_EQ(bf16_to_float(ob[k]), ranks_sum + n * k);
+
+  DeviceBuffer<float> bc(4);
+  bc.upload(std::vector<float>(4, static_cast<float>(r == 0 ? 42 : -1)));
+  comm->broadcast(bc.p, 4, DType::F32, 0);
+  for (float v : bc.download()) ASSERT_EQ(v, 42.f);
+
+  DeviceBuffer<float> mine(2), all(2 * n);
+  mine.upload({static_cast<float>(r), static_cast<float>(10 + r)});
+  comm->allgather(mine.p, all.p, 2, DType::F32);
+  auto ga = all.download();
+  for (int q = 0; q < n; ++q) ASSERT_EQ(ga[2 * q + 1], 10 + q);
+
+  std::vector<size_t> counts(n);
+  size_t total = 0;
+  for (int q = 0; q < n; ++q) total += counts[q] = q + 1;
+  DeviceBuffer<float> sv(r + 1), rv(total);
+  sv.upload(std::vector<float>(r + 1, static_cast<float>(r)));
+  comm->allgatherv(sv.p, rv.p, counts, DType::F32);
+  auto gv = rv.download();
+  size_t k = 0;
+  for (int q = 0; q < n; ++q)
+    for (int j = 0; j <= q; ++j) ASSERT_EQ(gv[k++], q);
+  comm->barrier();
+}
+
+}  // namespace
+}  // namespace uqmerge::dist
