@@ -27,21 +27,26 @@ struct Rule {
   const char* source;
   const char* canonical;
 };
-// Longest, most specific prefixes first.
+// Most specific prefixes first; the first rule of a canonical prefix is the one from_canonical
+// writes. transformers 5 saves the CLIP tower flat (vision_tower.embeddings.*), transformers 4
+// nested it (vision_tower.vision_model.embeddings.*): both are read.
 const std::vector<Rule>& rules(NameScheme s) {
   static const std::vector<Rule> legacy{{"language_model.model.", "lm."},
                                         {"language_model.lm_head.", "lm_head."},
                                         {"vision_tower.vision_model.", "vision."},
+                                        {"vision_tower.", "vision."},
                                         {"multi_modal_projector.", "projector."}};
   static const std::vector<Rule> hf{{"model.language_model.", "lm."},
                                     {"model.vision_tower.vision_model.", "vision."},
+                                    {"model.vision_tower.", "vision."},
                                     {"model.multi_modal_projector.", "projector."},
                                     {"lm_head.", "lm_head."}};
   static const std::vector<Rule> original{{"model.vision_tower.vision_tower.vision_model.", "vision."},
                                           {"model.", "lm."},
                                           {"lm_head.", "lm_head."}};
   static const std::vector<Rule> llama{{"model.", "lm."}, {"lm_head.", "lm_head."}};
-  static const std::vector<Rule> clip{{"vision_model.", "vision."}};
+  // CLIPModel / transformers-4 CLIPVisionModel: vision_model.*; transformers-5 CLIPVisionModel: flat.
+  static const std::vector<Rule> clip{{"vision_model.", "vision."}, {"", "vision."}};
   switch (s) {
     case NameScheme::LlavaHfLegacy: return legacy;
     case NameScheme::LlavaHf: return hf;

@@ -106,6 +106,10 @@ TEST(NameMapping, EveryLayoutToCanonicalAndBack) {
       {NameScheme::Llama, "model.norm.weight", "lm.norm.weight"},
       {NameScheme::ClipDir, "vision_model.embeddings.class_embedding", "vision.embeddings.class_embedding"},
   };
+  // transformers 5 saves CLIP towers without the vision_model. level.
+  EXPECT_EQ(to_canonical(NameScheme::LlavaHfLegacy, "vision_tower.encoder.layers.1.mlp.fc2.bias").value_or(""),
+            "vision.encoder.layers.1.mlp.fc2.bias");
+  EXPECT_EQ(to_canonical(NameScheme::ClipDir, "pre_layrnorm.weight").value_or(""), "vision.pre_layrnorm.weight");
   for (const auto& r : rows) {
     EXPECT_EQ(to_canonical(r.s, r.source).value_or("<none>"), r.canonical) << r.source;
     if (r.s != NameScheme::ClipDir) {

@@ -4,7 +4,7 @@
 //   canonical            llava-hf (<4.52)                 llava-hf (>=4.52)                 original LLaVA / Llama
 //   lm.<x>               language_model.model.<x>         model.language_model.<x>          model.<x>
 //   lm_head.weight       language_model.lm_head.weight    lm_head.weight                    lm_head.weight
-//   vision.<x>           vision_tower.vision_model.<x>    model.vision_tower.vision_model.<x>  CLIP dir: vision_model.<x>
+//   vision.<x>           vision_tower[.vision_model].<x>  model.vision_tower[.vision_model].<x>  CLIP dir: [vision_model.]<x>
 //   projector.linear_K.* multi_modal_projector.linear_K.* model.multi_modal_projector.linear_K.*  model.mm_projector.{2K-2}.*
 //
 // The source name of each tensor is kept, so outputs are written in the input's own layout.
