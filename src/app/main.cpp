@@ -68,8 +68,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints help/version (rc 0) or the usage error
-    return rc == 0 ? kExitOk : kExitBadInput;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "uqmerge: %s (see uqmerge --help)\n", e.what());
+    return kExitBadInput;
   }
 
   try {

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The uqmerge CLI on good and bad checkpoints: exit codes (0 ok, 2 bad input, 3 not
+# implemented), exactly one error line on stderr naming the file and the problem.
+#   test_cli.sh UQMERGE_BINARY REFERENCE_CHECKPOINTS_DIR PYTHON_WITH_SAFETENSORS
+set -u
+bin=$1
+ref=$2
+py=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+
+# expect NAME CODE STDERR_REGEX -- command...
+expect() {
+  local name=$1 code=$2 pattern=$3
+  shift 4
+  "$@" >"$work/out" 2>"$work/err"
+  local rc=$? lines
+  lines=$(wc -l <"$work/err")
+  if [ "$rc" -ne "$code" ]; then
+    echo "FAIL $name: exit $rc, expected $code"; sed 's/^/   stderr: /' "$work/err" | head -5; fail=$((fail + 1)); return
+  fi
+  if [ "$code" -ne 0 ] && [ "$lines" -ne 1 ]; then
+    echo "FAIL $name: $lines stderr lines, expected one"; sed 's/^/   stderr: /' "$work/err" | head -5; fail=$((fail + 1)); return
+  fi
+  if [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$work/err"; then
+    echo "FAIL $name: stderr does not match /$pattern/"; sed 's/^/   stderr: /' "$work/err"; fail=$((fail + 1)); return
+  fi
+  echo "ok   $name"
+  pass=$((pass + 1))
+}
+
+fresh() {  # fresh copy of a reference checkpoint
+  rm -rf "$work/$1"
+  cp -r "$ref/$1" "$work/$1"
+  echo "$work/$1"
+}
+
+expect help 0 "" -- "$bin" --help
+expect version 0 "" -- "$bin" --version
+expect unknown-option 2 "" -- "$bin" inspect --bogus x
+expect not-implemented 3 "uqmerge run: not implemented yet" -- "$bin" run -c x.yaml
+
+d=$(fresh llava_hf)
+expect inspect-valid 0 "" -- "$bin" inspect "$d"
+grep -q "problems      none" "$work/out" || { echo "FAIL inspect-valid: no 'problems none'"; fail=$((fail + 1)); }
+d=$(fresh llava_hf_bf16_sharded)
+expect inspect-sharded 0 "" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf)
+f="$d/model.safetensors"
+head -c $(( $(stat -c %s "$f") - 100 )) "$f" >"$f.x" && mv "$f.x" "$f"
+expect truncated 2 "$f: tensor '.*' ends at data byte .* truncated" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf)
+f="$d/model.safetensors"
+printf '\x80\xf0\xfa\x02\x00\x00\x00\x00' | dd of="$f" conv=notrunc status=none  # 50,000,000
+expect header-too-long 2 "$f: header length 50000000 larger than the file" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf)
+f="$d/model.safetensors"
+printf 'X' | dd of="$f" bs=1 seek=8 conv=notrunc status=none
+expect header-not-json 2 "$f: header is not a JSON object" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf)
+f="$d/model.safetensors"
+python3 - "$f" <<'PY'
+import sys
+p = sys.argv[1]
+b = open(p, 'rb').read()
+open(p, 'wb').write(b.replace(b'"F32"', b'"Q32"', 1))  # same length: header stays valid JSON
+PY
+expect unknown-dtype 2 "$f: tensor '.*': unknown dtype 'Q32'" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf_bf16_sharded)
+rm "$d/model-00002-of-00005.safetensors"
+expect missing-shard 2 "model.safetensors.index.json: names shard 'model-00002-of-00005.safetensors' .* does not exist" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf_bf16_sharded)
+# Shard 2 gains a copy of one of shard 1's tensors (the index still assigns it to shard 1).
+"$py" - "$d" <<'PY'
+import sys
+from safetensors.torch import load_file, save_file
+d = sys.argv[1]
+one = load_file(f"{d}/model-00001-of-00005.safetensors")
+two = load_file(f"{d}/model-00002-of-00005.safetensors")
+name = sorted(one)[0]
+two[name] = one[name]
+save_file(two, f"{d}/model-00002-of-00005.safetensors", metadata={"format": "pt"})
+PY
+expect tensor-in-two-shards 2 "model-00002-of-00005.safetensors: holds tensor '.*' that the index assigns to shard 'model-00001-of-00005.safetensors': the same tensor in two shards" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf)
+rm "$d/config.json"
+expect missing-config 2 "$d/config.json: missing" -- "$bin" inspect "$d"
+
+d=$(fresh llava_hf)
+sed -i 's/"LlavaForConditionalGeneration"/"Qwen2VLForConditionalGeneration"/' "$d/config.json"
+expect unsupported-arch 2 "unsupported architecture 'Qwen2VLForConditionalGeneration'" -- "$bin" inspect "$d"
+
+d=$(fresh llava_original)
+expect original-without-clip 2 "--vision-tower" -- "$bin" inspect "$d"
+expect original-with-clip 0 "" -- "$bin" inspect "$d" --vision-tower "$ref/clip_vision"
+
+d=$(fresh llava_hf)
+sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 3/' "$d/config.json"
+expect config-mismatch 2 "missing tensor 'model.language_model.layers.2.*and [0-9]+ more problems" -- "$bin" inspect "$d"
+
+expect not-a-directory 2 "/nonexistent: not a directory" -- "$bin" inspect /nonexistent
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
