@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 
 #include "uqmerge/io/safetensors.hpp"
 #include "uqmerge/util/error.hpp"
@@ -26,8 +27,6 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
-
-std::string known_dtypes() { return "F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL"; }
 
 uint64_t read_u64_le(const std::byte* p) {
   uint64_t v = 0;
@@ -60,17 +59,165 @@ json parse_json_object_strict(const char* first, const char* last, const std::st
   return j;
 }
 
-bool as_u64(const json& v, uint64_t& out) {
-  if (v.is_number_unsigned()) {
-    out = v.get<uint64_t>();
+}  // namespace
+
+namespace {
+
+// Streaming (SAX) parse of the header straight into TensorInfo records: no JSON DOM, so
+// opening a checkpoint costs microseconds per tensor. Semantic errors stop the parse with a
+// message; syntax errors come from nlohmann's lexer.
+class HeaderSax final : public json::json_sax_t {
+ public:
+  explicit HeaderSax(SafetensorsHeader& out) : out_(out) {}
+  std::string error;  // set when a handler returned false
+
+  bool start_object(std::size_t) override {
+    ++depth_;
+    if (depth_ == 2) {
+      if (key_ == "__metadata__") {
+        in_meta_ = true;
+      } else {
+        cur_ = TensorInfo{};
+        cur_.name = key_;
+        have_dtype_ = have_shape_ = false;
+        offsets_.clear();
+        have_offsets_ = false;
+      }
+    } else if (depth_ == 3 && !in_meta_ && field_ != Field::Other) {
+      return fail(field_error());
+    } else if (depth_ == 3 && in_meta_) {
+      return fail("__metadata__ value of '" + meta_key_ + "' is not a string");
+    }
     return true;
   }
-  if (v.is_number_integer() && v.get<int64_t>() >= 0) {
-    out = static_cast<uint64_t>(v.get<int64_t>());
+  bool end_object() override {
+    if (depth_ == 2) {
+      if (in_meta_) {
+        in_meta_ = false;
+      } else if (!finish_tensor()) {
+        return false;
+      }
+    }
+    --depth_;
     return true;
   }
-  return false;
-}
+  bool start_array(std::size_t) override {
+    ++depth_;
+    if (depth_ == 2) return fail(in_meta_or_key() ? "__metadata__ is not a JSON object" : tw() + ": entry is not a JSON object");
+    if (depth_ == 3 && in_meta_) return fail("__metadata__ value of '" + meta_key_ + "' is not a string");
+    if (depth_ == 3 && field_ == Field::Dtype) return fail(tw() + ": missing or non-string 'dtype'");
+    if (depth_ == 3 && field_ == Field::Shape) have_shape_ = true;
+    if (depth_ == 3 && field_ == Field::Offsets) have_offsets_ = true;
+    if (depth_ == 4 && (field_ == Field::Shape || field_ == Field::Offsets)) return fail(field_error());
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) {
+      key_ = k;
+      if (!seen_.insert(k).second) return fail("header names '" + k + "' twice");
+    } else if (depth_ == 2 && in_meta_) {
+      meta_key_ = k;
+    } else if (depth_ == 2) {
+      field_ = k == "dtype" ? Field::Dtype : k == "shape" ? Field::Shape : k == "data_offsets" ? Field::Offsets : Field::Other;
+    }
+    return true;
+  }
+  bool string(string_t& v) override {
+    if (depth_ == 2 && in_meta_) {
+      out_.metadata[meta_key_] = v;
+      return true;
+    }
+    if (depth_ == 2 && field_ == Field::Dtype) {
+      const auto d = parse_dtype(v);
+      if (!d) return fail(tw() + ": unknown dtype '" + v + "' (known: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+      cur_.dtype = *d;
+      have_dtype_ = true;
+      return true;
+    }
+    return other_scalar();
+  }
+  bool number_unsigned(number_unsigned_t v) override { return unsigned_value(v); }
+  bool number_integer(number_integer_t v) override {
+    if (v < 0 && depth_ == 3 && !in_meta_ && (field_ == Field::Shape || field_ == Field::Offsets)) return fail(field_error());
+    return v < 0 ? other_scalar() : unsigned_value(static_cast<uint64_t>(v));
+  }
+  bool number_float(number_float_t, const string_t&) override { return other_scalar(); }
+  bool boolean(bool) override { return other_scalar(); }
+  bool null() override { return other_scalar(); }
+  bool binary(binary_t&) override { return other_scalar(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    std::string msg = e.what();
+    if (auto pos = msg.find("] "); pos != std::string::npos) msg = msg.substr(pos + 2);
+    return fail("header is not valid JSON (" + msg + ")");
+  }
+
+ private:
+  enum class Field { Dtype, Shape, Offsets, Other };
+  bool fail(std::string m) {
+    if (error.empty()) error = std::move(m);
+    return false;
+  }
+  std::string tw() const { return "tensor '" + key_ + "'"; }
+  bool in_meta_or_key() const { return key_ == "__metadata__"; }
+  std::string field_error() const {
+    switch (field_) {
+      case Field::Shape: return tw() + ": shape entries must be non-negative integers";
+      case Field::Offsets: return tw() + ": data_offsets must be non-negative integers";
+      case Field::Dtype: return tw() + ": missing or non-string 'dtype'";
+      case Field::Other: break;
+    }
+    return tw() + ": malformed entry";
+  }
+  // A scalar where the schema wants something else (or an ignored extra field's value).
+  bool other_scalar() {
+    if (depth_ == 1) return fail(key_ == "__metadata__" ? "__metadata__ is not a JSON object" : tw() + ": entry is not a JSON object");
+    if (in_meta_) return fail("__metadata__ value of '" + meta_key_ + "' is not a string");
+    if (depth_ == 2 && field_ == Field::Shape) return fail(tw() + ": missing or non-array 'shape'");
+    if (depth_ == 2 && field_ == Field::Offsets) return fail(tw() + ": 'data_offsets' must be an array [begin, end]");
+    if (field_ != Field::Other) return fail(field_error());
+    return true;
+  }
+  bool unsigned_value(uint64_t v) {
+    if (depth_ == 3 && !in_meta_ && field_ == Field::Shape) {
+      if (v > static_cast<uint64_t>(INT64_MAX)) huge_ = true;
+      cur_.shape.push_back(static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX)));
+      return true;
+    }
+    if (depth_ == 3 && !in_meta_ && field_ == Field::Offsets) {
+      offsets_.push_back(v);
+      return true;
+    }
+    return other_scalar();
+  }
+  bool finish_tensor() {
+    if (!have_dtype_) return fail(tw() + ": missing or non-string 'dtype'");
+    if (!have_shape_) return fail(tw() + ": missing or non-array 'shape'");
+    if (!have_offsets_ || offsets_.size() != 2) return fail(tw() + ": 'data_offsets' must be an array [begin, end]");
+    cur_.begin = offsets_[0];
+    cur_.end = offsets_[1];
+    out_.tensors.push_back(std::move(cur_));
+    huge_shapes_.push_back(huge_);
+    huge_ = false;
+    return true;
+  }
+
+  SafetensorsHeader& out_;
+  int depth_ = 0;
+  bool in_meta_ = false;
+  std::string key_, meta_key_;
+  Field field_ = Field::Other;
+  std::unordered_set<std::string> seen_;
+  TensorInfo cur_;
+  bool have_dtype_ = false, have_shape_ = false, have_offsets_ = false, huge_ = false;
+  std::vector<uint64_t> offsets_;
+
+ public:
+  std::vector<bool> huge_shapes_;  // a dimension above INT64_MAX, per tensor
+};
 
 }  // namespace
 
@@ -91,66 +238,36 @@ SafetensorsHeader parse_safetensors_header(const std::byte* bytes, size_t availa
   if (n == 0 || static_cast<char>(bytes[8]) != '{')
     throw_bad_input(where, "header is not a JSON object (does not start with '{'): not a safetensors file");
 
-  const char* first = reinterpret_cast<const char*>(bytes + 8);
-  const json j = parse_json_object_strict(first, first + n, where, "header");
-
   SafetensorsHeader h;
   h.data_offset = 8 + n;
+  const char* first = reinterpret_cast<const char*>(bytes + 8);
+  HeaderSax sax(h);
+  if (!json::sax_parse(first, first + n, &sax, json::input_format_t::json, /*strict=*/true))
+    throw_bad_input(where, sax.error.empty() ? "header is not valid JSON" : sax.error);
+
   const uint64_t data_size = file_size - h.data_offset;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& name = it.key();
-    const json& v = it.value();
-    if (name == "__metadata__") {
-      if (!v.is_object()) throw_bad_input(where, "__metadata__ is not a JSON object");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string())
-          throw_bad_input(where, "__metadata__ value of '" + m.key() + "' is not a string");
-        h.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string tw = "tensor '" + name + "'";
-    if (!v.is_object()) throw_bad_input(where, tw + ": entry is not a JSON object");
-    auto dt = v.find("dtype");
-    auto sh = v.find("shape");
-    auto off = v.find("data_offsets");
-    if (dt == v.end() || !dt->is_string()) throw_bad_input(where, tw + ": missing or non-string 'dtype'");
-    if (sh == v.end() || !sh->is_array()) throw_bad_input(where, tw + ": missing or non-array 'shape'");
-    if (off == v.end() || !off->is_array() || off->size() != 2)
-      throw_bad_input(where, tw + ": 'data_offsets' must be an array [begin, end]");
-    TensorInfo t;
-    t.name = name;
-    const auto dtype = parse_dtype(dt->get<std::string>());
-    if (!dtype)
-      throw_bad_input(where, tw + ": unknown dtype '" + dt->get<std::string>() + "' (known: " +
-                                 known_dtypes() + ")");
-    t.dtype = *dtype;
-    // numel * size must not overflow: bound each step by the data area.
+  for (size_t i = 0; i < h.tensors.size(); ++i) {
+    const TensorInfo& t = h.tensors[i];
+    const std::string tw = "tensor '" + t.name + "'";
+    // numel * size must not overflow: 128-bit product, capped.
     unsigned __int128 bytes_needed = dtype_size(t.dtype);
-    bool huge = false;
-    for (const json& d : *sh) {
-      uint64_t dim;
-      if (!as_u64(d, dim)) throw_bad_input(where, tw + ": shape entries must be non-negative integers");
-      if (dim > static_cast<uint64_t>(INT64_MAX)) huge = true;
-      t.shape.push_back(static_cast<int64_t>(std::min<uint64_t>(dim, INT64_MAX)));
-      bytes_needed *= dim;
+    bool huge = sax.huge_shapes_[i];
+    for (int64_t d : t.shape) {
+      bytes_needed *= static_cast<uint64_t>(d);
       if (bytes_needed > (static_cast<unsigned __int128>(1) << 64)) huge = true, bytes_needed = 0;
     }
-    if (!as_u64((*off)[0], t.begin) || !as_u64((*off)[1], t.end))
-      throw_bad_input(where, tw + ": data_offsets must be non-negative integers");
     if (t.begin > t.end)
       throw_bad_input(where, tw + ": data_offsets begin " + std::to_string(t.begin) + " > end " +
                                  std::to_string(t.end));
     if (huge || bytes_needed != t.end - t.begin)
-      throw_bad_input(where, tw + ": shape " + shape_str(t.shape) + " of " +
-                                 std::string(dtype_name(t.dtype)) + " needs " +
+      throw_bad_input(where, tw + ": shape " + shape_str(t.shape) + " of " + std::string(dtype_name(t.dtype)) +
+                                 " needs " +
                                  (huge ? std::string("more than 2^64") : std::to_string(static_cast<uint64_t>(bytes_needed))) +
                                  " bytes but data_offsets span " + std::to_string(t.end - t.begin));
     if (t.end > data_size)
       throw_bad_input(where, tw + " ends at data byte " + std::to_string(t.end) + " but the file has only " +
                                  std::to_string(data_size) +
                                  " data bytes: truncated, or offsets out of range (re-download the file)");
-    h.tensors.push_back(std::move(t));
   }
   std::sort(h.tensors.begin(), h.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
