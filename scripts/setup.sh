@@ -6,7 +6,7 @@
 #   scripts/setup.sh            # everything
 #   UQMERGE_VENV=/path ...      # where the venv lives (default ~/.cache/uqmerge/venv)
 #
-# Prints the venv path on the last line of stdout? No: callers source scripts/env.sh instead.
+# Callers source scripts/env.sh for the paths it sets.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=env.sh
@@ -19,7 +19,7 @@ apt_pkgs=(
   libopencv-dev
   libboost-serialization-dev
   libgtest-dev libgmock-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libsentencepiece-dev
   slurmctld slurmd slurm-client munge
   clang libclang-rt-14-dev
   python3-venv

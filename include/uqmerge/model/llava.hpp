@@ -1,0 +1,82 @@
+// uqmerge/model/llava.hpp — the LLaVA-1.5 forward pass uqmerge needs, in libtorch:
+//   pixels --CLIP (up to hidden state vision_feature_layer, CLS dropped)--> vision features
+//   vision features --projector (mlp2x_gelu)--> image embeddings
+//   token ids with one image slot + image embeddings --LLaMA--> logits at the last real
+//   position, for the requested vocabulary rows only (the option letters), or full logits.
+// The vision tower is frozen and shared by all candidates, so vision_features() is separate
+// from project(): callers cache the former and run each model's own projector.
+// Weights are zero-copy views of the checkpoint's mapping when stored dtype = compute dtype.
+// Not here: tokenizing, prompts, image decoding (model/tokenizer, model/prompt, model/image).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "uqmerge/io/checkpoint.hpp"
+
+namespace uqmerge::model {
+
+// Marks where the image's P embedding rows go in a token sequence (the original LLaVA code's
+// IMAGE_TOKEN_INDEX; llava-hf's image_token_index is mapped to it by the tokenizer).
+constexpr int64_t kImageSlot = -200;
+
+struct EngineOptions {
+  DType compute = DType::F32;  // F32 (CPU default), BF16 or F16
+  int threads = 0;             // 0: all cores (libtorch's own default was 1 on some machines)
+};
+
+// One sequence of a batch: token ids with at most one kImageSlot, and which row of the
+// image-embedding batch fills it.
+struct Sequence {
+  std::vector<int64_t> ids;
+  int64_t image = -1;
+};
+
+// Dropout on the language model's attention probabilities (the "model" perturbation).
+// Sequence b's masks are a pure function of (seeds[b], layer): the same whichever batch or
+// rank the sequence is evaluated in.
+struct AttentionDropout {
+  double p = 0.0;
+  std::vector<uint64_t> seeds;  // one per sequence of the batch
+};
+
+class LlavaModel {
+ public:
+  // Validates the checkpoint (missing/mis-shaped tensors: bad input) and wraps its weights.
+  static std::unique_ptr<LlavaModel> load(const Checkpoint& ck, const EngineOptions& opts = {});
+  ~LlavaModel();
+
+  const ModelConfig& config() const;
+  int64_t image_tokens() const;  // P: embedding rows per image
+  at::ScalarType dtype() const;
+
+  // [B, 3, S, S] normalised pixels -> [B, P, Hv] CLIP hidden state vision_feature_layer.
+  at::Tensor vision_features(const at::Tensor& pixels) const;
+  // [B, P, Hv] -> [B, P, Ht]
+  at::Tensor project(const at::Tensor& vision_features) const;
+
+  // Logits [B, K] (fp32) at each sequence's last position, for vocabulary ids `rows` only.
+  // image_embeds: [N, P, Ht] rows referenced by Sequence::image (undefined if no images).
+  at::Tensor last_logits(const std::vector<Sequence>& batch, const at::Tensor& image_embeds,
+                         const std::vector<int64_t>& rows, const AttentionDropout* dropout = nullptr) const;
+  // Full logits [B, T, V] (fp32, padded to the longest sequence) — for tests.
+  at::Tensor full_logits(const std::vector<Sequence>& batch, const at::Tensor& image_embeds) const;
+
+  // Sequence length after the image slot expands to P rows.
+  int64_t expanded_length(const Sequence& s) const;
+
+  struct Impl;
+
+ private:
+  explicit LlavaModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sets libtorch's intra-op thread count (0 = all cores) and returns what it is now.
+int set_torch_threads(int threads);
+
+}  // namespace uqmerge::model

@@ -1,0 +1,171 @@
+// LlavaModel: weights from the checkpoint mapping, and the glue between vision tower,
+// projector and language model (see include/uqmerge/model/llava.hpp).
+#include "uqmerge/model/llava.hpp"
+
+#include <thread>
+
+#include "modules.hpp"
+#include "uqmerge/io/torch_view.hpp"
+#include "uqmerge/util/error.hpp"
+
+namespace uqmerge::model {
+
+namespace detail {
+
+at::ScalarType scalar_type(DType d) {
+  switch (d) {
+    case DType::F32: return at::kFloat;
+    case DType::BF16: return at::kBFloat16;
+    case DType::F16: return at::kHalf;
+    case DType::F64: return at::kDouble;
+    default: break;
+  }
+  throw_bad_input("dtype", std::string(dtype_name(d)) + " is not a compute dtype (float32, bfloat16, float16)");
+}
+
+WeightStore::WeightStore(const Checkpoint& ck, at::ScalarType dtype) {
+  for (const auto& name : ck.names()) {
+    at::Tensor t = to_torch(ck.view(name));
+    if (t.scalar_type() != dtype) {
+      t = t.to(dtype);
+      copied_bytes_ += t.nbytes();
+    }
+    w_.emplace(name, std::move(t));
+  }
+}
+
+const at::Tensor* WeightStore::find(const std::string& name) const {
+  auto it = w_.find(name);
+  return it == w_.end() ? nullptr : &it->second;
+}
+
+const at::Tensor& WeightStore::get(const std::string& name) const {
+  const at::Tensor* t = find(name);
+  if (!t) throw_internal("model", "tensor '" + name + "' missing after validation");
+  return *t;
+}
+
+Linear linear(const WeightStore& ws, const std::string& prefix, bool bias) {
+  return {ws.get(prefix + ".weight"), bias ? ws.get(prefix + ".bias") : at::Tensor()};
+}
+
+}  // namespace detail
+
+struct LlavaModel::Impl {
+  ModelConfig cfg;
+  at::ScalarType dtype;
+  detail::WeightStore weights;
+  std::optional<detail::ClipVision> vision;
+  std::optional<detail::Projector> projector;
+  detail::Llama llm;
+
+  Impl(const Checkpoint& ck, at::ScalarType dt)
+      : cfg(ck.config()), dtype(dt), weights(ck, dt), llm(weights, ck.config().text) {
+    if (cfg.arch == Architecture::Llama) return;
+    vision.emplace(weights, *cfg.vision, cfg.vision_feature_layer, cfg.vision_feature_select_strategy == "full");
+    projector.emplace(weights, cfg);
+  }
+
+  // [B, Tmax, H] input embeddings (right-padded) and real lengths.
+  std::pair<at::Tensor, std::vector<int64_t>> embed(const std::vector<Sequence>& batch, const at::Tensor& images) const {
+    const int64_t V = cfg.text.vocab_size, H = cfg.text.hidden_size;
+    std::vector<at::Tensor> rows;
+    std::vector<int64_t> lengths;
+    for (const Sequence& s : batch) {
+      std::vector<at::Tensor> parts;
+      std::vector<int64_t> text;
+      bool image_done = false;
+      auto flush = [&] {
+        if (!text.empty()) parts.push_back(llm.embed(at::tensor(text, at::kLong)));
+        text.clear();
+      };
+      for (int64_t id : s.ids) {
+        if (id == kImageSlot) {
+          if (image_done) throw_bad_input("prompt", "more than one image slot in one sequence");
+          if (!images.defined() || s.image < 0 || s.image >= images.size(0))
+            throw_internal("model", "image slot without image embeddings");
+          flush();
+          parts.push_back(images[s.image].to(dtype));
+          image_done = true;
+        } else {
+          if (id < 0 || id >= V)
+            throw_bad_input("prompt", "token id " + std::to_string(id) + " outside the vocabulary (" + std::to_string(V) + ")");
+          text.push_back(id);
+        }
+      }
+      flush();
+      if (parts.empty()) throw_bad_input("prompt", "empty token sequence");
+      at::Tensor e = at::cat(parts, 0);
+      if (e.size(0) > cfg.text.max_position_embeddings)
+        throw_bad_input("prompt", "sequence of " + std::to_string(e.size(0)) + " tokens (image included) exceeds "
+                                  "max_position_embeddings " + std::to_string(cfg.text.max_position_embeddings) +
+                                  ": shorten the question/options or lower the text perturbation length");
+      lengths.push_back(e.size(0));
+      rows.push_back(e);
+    }
+    const int64_t T = *std::max_element(lengths.begin(), lengths.end());
+    at::Tensor x = at::zeros({static_cast<int64_t>(batch.size()), T, H}, at::TensorOptions().dtype(dtype));
+    for (size_t b = 0; b < rows.size(); ++b) x[b].slice(0, 0, lengths[b]).copy_(rows[b]);
+    return {x, lengths};
+  }
+};
+
+LlavaModel::LlavaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LlavaModel::~LlavaModel() = default;
+
+std::unique_ptr<LlavaModel> LlavaModel::load(const Checkpoint& ck, const EngineOptions& opts) {
+  ck.require_valid();
+  set_torch_threads(opts.threads);
+  return std::unique_ptr<LlavaModel>(new LlavaModel(std::make_unique<Impl>(ck, detail::scalar_type(opts.compute))));
+}
+
+const ModelConfig& LlavaModel::config() const { return impl_->cfg; }
+at::ScalarType LlavaModel::dtype() const { return impl_->dtype; }
+int64_t LlavaModel::image_tokens() const { return impl_->vision ? impl_->vision->tokens() : 0; }
+
+at::Tensor LlavaModel::vision_features(const at::Tensor& pixels) const {
+  if (!impl_->vision) throw_bad_input("model", "a text-only checkpoint has no vision tower");
+  at::InferenceMode guard;
+  return impl_->vision->forward(pixels.to(impl_->dtype));
+}
+
+at::Tensor LlavaModel::project(const at::Tensor& feats) const {
+  if (!impl_->projector) throw_bad_input("model", "a text-only checkpoint has no projector");
+  at::InferenceMode guard;
+  return impl_->projector->forward(feats.to(impl_->dtype));
+}
+
+int64_t LlavaModel::expanded_length(const Sequence& s) const {
+  int64_t n = 0;
+  for (int64_t id : s.ids) n += id == kImageSlot ? image_tokens() : 1;
+  return n;
+}
+
+at::Tensor LlavaModel::last_logits(const std::vector<Sequence>& batch, const at::Tensor& images,
+                                   const std::vector<int64_t>& rows, const AttentionDropout* dropout) const {
+  at::InferenceMode guard;
+  if (dropout && dropout->p > 0 && dropout->seeds.size() != batch.size())
+    throw_internal("model", "attention dropout needs one seed per sequence");
+  for (int64_t r : rows)
+    if (r < 0 || r >= impl_->cfg.text.vocab_size) throw_bad_input("options", "token id " + std::to_string(r) + " outside the vocabulary");
+  auto [x, lengths] = impl_->embed(batch, images);
+  const at::Tensor h = impl_->llm.forward(x, lengths, dropout);
+  std::vector<at::Tensor> last;
+  for (size_t b = 0; b < batch.size(); ++b) last.push_back(h[b][lengths[b] - 1]);
+  return impl_->llm.head(at::stack(last), rows);
+}
+
+at::Tensor LlavaModel::full_logits(const std::vector<Sequence>& batch, const at::Tensor& images) const {
+  at::InferenceMode guard;
+  auto [x, lengths] = impl_->embed(batch, images);
+  const at::Tensor h = impl_->llm.forward(x, lengths, nullptr);
+  return impl_->llm.head(h.reshape({-1, h.size(-1)}), {}).view({h.size(0), h.size(1), -1});
+}
+
+int set_torch_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  return at::get_num_threads();
+}
+
+}  // namespace uqmerge::model

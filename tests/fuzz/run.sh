@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the safetensors header fuzzer with clang (libFuzzer + ASan + UBSan) and runs it.
+#   tests/fuzz/run.sh SECONDS [WORK_DIR]
+# Seeds: valid headers written by uqmerge's writer plus hand-made edge cases. Exit 0 when no
+# finding; crash inputs are left in WORK_DIR.
+set -euo pipefail
+secs=${1:-60}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=${2:-${TMPDIR:-/tmp}/uqmerge-fuzz}
+mkdir -p "$work/corpus"
+bin=$work/safetensors_header_fuzz
+srcs=(src/io/safetensors_reader.cpp src/io/dtype.cpp src/io/mapped_file.cpp src/util/error.cpp)
+if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]/#/$root/}" "$here/safetensors_header_fuzz.cpp" -newer "$bin" 2>/dev/null)" ]; then
+  clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I"$root/include" "$here/safetensors_header_fuzz.cpp" "${srcs[@]/#/$root/}" -o "$bin"
+fi
+seed() { printf '%s' "$2" >"$work/corpus/$1"; }
+hdr() {  # u64 LE length + header + N zero data bytes
+  local h=$1 n=${2:-0}
+  python3 -c "import struct,sys; h=sys.argv[1].encode(); sys.stdout.buffer.write(struct.pack('<Q',len(h))+h+b'\0'*int(sys.argv[2]))" "$h" "$n"
+}
+hdr '{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"__metadata__":{"format":"pt"}}' 16 >"$work/corpus/valid"
+hdr '{"b":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]},"c":{"dtype":"U8","shape":[],"data_offsets":[6,7]}}' 7 >"$work/corpus/two"
+hdr '{"e":{"dtype":"F16","shape":[0],"data_offsets":[0,0]}}' 0 >"$work/corpus/empty"
+hdr '{}' 0 >"$work/corpus/none"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  "$bin" "$work/corpus" -max_total_time="$secs" -max_len=4096 -artifact_prefix="$work/" -print_final_stats=1 2>&1 |
+  tail -15
