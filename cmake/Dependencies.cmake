@@ -5,6 +5,8 @@ find_package(fmt REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(GTest REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SentencePiece REQUIRED IMPORTED_TARGET sentencepiece)
 
 # ---- CUDA + NCCL (compiled and linked whenever found; run only where a GPU exists) ---------
 set(UQMERGE_HAVE_NCCL OFF)

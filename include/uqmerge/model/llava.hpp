@@ -17,12 +17,9 @@
 #include <vector>
 
 #include "uqmerge/io/checkpoint.hpp"
+#include "uqmerge/model/tokens.hpp"
 
 namespace uqmerge::model {
-
-// Marks where the image's P embedding rows go in a token sequence (the original LLaVA code's
-// IMAGE_TOKEN_INDEX; llava-hf's image_token_index is mapped to it by the tokenizer).
-constexpr int64_t kImageSlot = -200;
 
 struct EngineOptions {
   DType compute = DType::F32;  // F32 (CPU default), BF16 or F16
