@@ -7,6 +7,7 @@ find_package(CLI11 REQUIRED)
 find_package(GTest REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SentencePiece REQUIRED IMPORTED_TARGET sentencepiece)
+find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
 
 # ---- CUDA + NCCL (compiled and linked whenever found; run only where a GPU exists) ---------
 set(UQMERGE_HAVE_NCCL OFF)
