@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace uqmerge::app {
 
@@ -13,5 +14,21 @@ struct InspectArgs {
   bool list_tensors = false;
 };
 int cmd_inspect(const InspectArgs& args);
+
+struct AnswerArgs {
+  std::string model;
+  std::optional<std::string> vision_tower;
+  std::string image;
+  std::string question;
+  std::string hint;
+  std::vector<std::string> options;
+  bool no_extra_options = false;   // skip "I don't know" / "None of the above"
+  std::string conv_template = "llava_v1";
+  std::string image_aspect;        // empty: the checkpoint's image_aspect_ratio (default pad)
+  std::string dtype = "float32";
+  int threads = 0;
+  bool json = false;
+};
+int cmd_answer(const AnswerArgs& args);
 
 }  // namespace uqmerge::app

@@ -32,8 +32,6 @@ constexpr Planned kPlanned[] = {
      "#5 (merge methods and the UQ-Merge driver)"},
     {"eval", "accuracy of models on labelled multiple-choice datasets (-c CONFIG)",
      "#4/#5 (datasets, accuracy-guided baseline)"},
-    {"answer", "option distribution of one model for one image and question",
-     "#3 (LLaVA-1.5 inference engine)"},
     {"zoo", "build the built-in demo world and its model zoo", "#7 (built-in demo)"},
 };
 
@@ -58,6 +56,25 @@ int main(int argc, char** argv) {
                       "CLIP directory (original LLaVA layout, when mm_vision_tower is not a local path)");
   inspect->add_flag("--tensors", inspect_args.list_tensors, "also list every tensor");
 
+  app::AnswerArgs answer_args;
+  CLI::App* answer = app.add_subcommand(
+      "answer", "Option distribution (logits, probabilities, chosen letter) of one model for one image and "
+                "multiple-choice question, built as the uncertainty stage builds its unperturbed input.");
+  answer->add_option("--model", answer_args.model, "Hugging Face model directory")->required();
+  answer->add_option("--vision-tower", answer_args.vision_tower, "CLIP directory (original LLaVA layout)");
+  answer->add_option("--image", answer_args.image, "image file (PNG, JPEG, ...)")->required();
+  answer->add_option("--question", answer_args.question, "question text")->required();
+  answer->add_option("--hint", answer_args.hint, "hint line shown before the question");
+  answer->add_option("--option", answer_args.options, "an option's text; repeat in letter order (A, B, ...)")->required();
+  answer->add_flag("--no-extra-options", answer_args.no_extra_options,
+                   "do not append \"I don't know\" and \"None of the above\"");
+  answer->add_option("--template", answer_args.conv_template, "conversation template: llava_v1 | vicuna_v1")
+      ->capture_default_str();
+  answer->add_option("--image-aspect", answer_args.image_aspect, "pad | crop (default: the checkpoint's, else pad)");
+  answer->add_option("--dtype", answer_args.dtype, "compute dtype: float32 | bfloat16 | float16")->capture_default_str();
+  answer->add_option("--threads", answer_args.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  answer->add_flag("--json", answer_args.json, "print JSON");
+
   std::string planned_config;
   for (const auto& p : kPlanned) {
     CLI::App* sub = app.add_subcommand(p.name, std::string(p.help) + "  [not implemented yet: issue " + p.issue + "]");
@@ -76,6 +93,7 @@ int main(int argc, char** argv) {
   try {
     log::init(0, 1);  // subcommands that start MPI re-initialise with their rank
     if (inspect->parsed()) return app::cmd_inspect(inspect_args);
+    if (answer->parsed()) return app::cmd_answer(answer_args);
     for (const auto& p : kPlanned)
       if (app.got_subcommand(p.name))
         throw Error(ErrorKind::NotImplemented, std::string("uqmerge ") + p.name,

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""`uqmerge answer` end to end against transformers + PIL.
+
+  answer_reference.py make OUT TOKENIZER_DIR IMAGE
+      saves a tiny LlavaForConditionalGeneration (vocab 1000, <image> = 900, 56 px / patch 14)
+      with the reference tokenizer, and OUT/expected.json: the option logits transformers gives
+      for the llava_v1 prompt (built here), the tokenizer's ids with the image token expanded,
+      and PIL's "pad" preprocessing of IMAGE.
+  answer_reference.py check OUT UQMERGE_BINARY IMAGE
+      runs `uqmerge answer --json` and compares (max |logit diff| <= 1e-4, same answer).
+"""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+QUESTION, HINT = "What colour is the circle left of the square?", "The picture shows shapes."
+OPTIONS = ["red", "green", "blue", "purple"]
+
+
+def make(out, tok_dir, image):
+    import numpy as np
+    import torch
+    from PIL import Image
+    from transformers import LlamaTokenizer, LlavaConfig, LlavaForConditionalGeneration
+
+    torch.manual_seed(5)
+    cfg = LlavaConfig(text_config=dict(model_type="llama", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                       num_key_value_heads=2, intermediate_size=128, vocab_size=1000, rms_norm_eps=1e-5),
+                      vision_config=dict(model_type="clip_vision_model", hidden_size=32, num_hidden_layers=3,
+                                         num_attention_heads=2, intermediate_size=64, image_size=56, patch_size=14),
+                      image_token_index=900)
+    model = LlavaForConditionalGeneration(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.save_pretrained(out)
+    for f in ("tokenizer.model", "tokenizer_config.json"):
+        shutil.copy(Path(tok_dir) / f, out / f)
+    # LlamaTokenizer explicitly: AutoTokenizer maps model_type "llava" to a generic tokenizer
+    # when the directory has no tokenizer.json (real llava-hf checkpoints ship one).
+    tok = LlamaTokenizer.from_pretrained(out)
+    opts = OPTIONS + ["I don't know", "None of the above"]
+    letters = [chr(65 + i) for i in range(len(opts))]
+    text = HINT + "\n" + QUESTION + "\n" + "".join(f"{l}. {o}\n" for l, o in zip(letters, opts))
+    text += "Answer with the option's letter from the given choices directly."
+    prompt = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+              "detailed, and polite answers to the human's questions. USER: <image>\n" + text + " ASSISTANT:")
+    ids = []
+    for t in tok(prompt).input_ids:
+        ids.extend([900] * 16 if t == 900 else [t])
+    mean = np.array([0.48145466, 0.4578275, 0.40821073]); std = np.array([0.26862954, 0.26130258, 0.27577711])
+    im = Image.open(image).convert("RGB")
+    side = max(im.size)
+    sq = Image.new("RGB", (side, side), tuple(int(x * 255) for x in mean))
+    sq.paste(im, ((side - im.size[0]) // 2, (side - im.size[1]) // 2))
+    a = (np.asarray(sq.resize((56, 56), Image.BICUBIC), dtype=np.float64) / 255 - mean) / std
+    px = torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32)).unsqueeze(0)
+    rows = [tok(l).input_ids[-1] for l in letters]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, rows]
+    probs = torch.softmax(logits.double(), 0)
+    (out / "expected.json").write_text(json.dumps({
+        "prompt": prompt, "letters": letters, "tokens": rows, "logits": logits.tolist(), "probabilities": probs.tolist(),
+        "answer": letters[int(probs.argmax())]}, indent=1))
+    print(f"wrote {out}")
+
+
+def check(out, binary, image):
+    exp = json.loads((out / "expected.json").read_text())
+    cmd = [binary, "answer", "--model", str(out), "--image", image, "--question", QUESTION, "--hint", HINT, "--json"]
+    for o in OPTIONS:
+        cmd += ["--option", o]
+    got = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    assert got["prompt"] == exp["prompt"], (got["prompt"], exp["prompt"])
+    assert [o["token"] for o in got["options"]] == exp["tokens"]
+    diff = max(abs(o["logit"] - e) for o, e in zip(got["options"], exp["logits"]))
+    pdiff = max(abs(o["probability"] - e) for o, e in zip(got["options"], exp["probabilities"]))
+    print(f"uqmerge answer vs transformers: max |logit diff| {diff:.2e}, max |prob diff| {pdiff:.2e}, "
+          f"answer {got['answer']} vs {exp['answer']}")
+    ok = diff <= 1e-4 and got["answer"] == exp["answer"]
+    print(f"{1 if ok else 0} passed, {0 if ok else 1} failed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    mode, out = sys.argv[1], Path(sys.argv[2])
+    sys.exit(make(out, sys.argv[3], sys.argv[4]) if mode == "make" else check(out, sys.argv[3], sys.argv[4]))
