@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The uqmerge CLI on good and bad checkpoints: exit codes (0 ok, 2 bad input, 3 not
 # implemented), exactly one error line on stderr naming the file and the problem.
-#   test_cli.sh UQMERGE_BINARY REFERENCE_CHECKPOINTS_DIR PYTHON_WITH_SAFETENSORS
+#   test_cli.sh UQMERGE_BINARY REFERENCE_DATA_DIR PYTHON_WITH_SAFETENSORS
+# (REFERENCE_DATA_DIR: what tests/reference/*.py made: checkpoints/, answer/, image/)
 set -u
 bin=$1
-ref=$2
+data=$2
+ref=$data/checkpoints
 py=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -108,6 +110,42 @@ sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 3/' "$d/config.json"
 expect config-mismatch 2 "missing tensor 'model.language_model.layers.2.*and [0-9]+ more problems" -- "$bin" inspect "$d"
 
 expect not-a-directory 2 "/nonexistent: not a directory" -- "$bin" inspect /nonexistent
+
+# ---- uqmerge answer ------------------------------------------------------------------------
+img=$data/image/img_1.png
+ans() { "$bin" answer --model "$1" --image "${2:-$img}" --question "What colour?" --option red --option blue "${@:3}"; }
+cp -r "$data/answer" "$work/answer"
+expect answer-ok 0 "" -- ans "$work/answer"
+printf 'not an image' >"$work/bad.png"
+expect answer-unreadable-image 2 "$work/bad.png: not a readable image" -- ans "$work/answer" "$work/bad.png"
+expect answer-missing-image 2 "/nonexistent.png: cannot open image file" -- ans "$work/answer" /nonexistent.png
+expect answer-bad-aspect 2 "image_aspect_ratio: 'anyres' is not supported" -- ans "$work/answer" "$img" --image-aspect anyres
+expect answer-many-options 2 "option letter '.' is [0-9]+ tokens, not one" -- \
+  "$bin" answer --model "$work/answer" --image "$img" --question q --option a --option b --option c --option d \
+  --option e --option f --option g --option h --option i --option j --option k --option l
+d=$(fresh llava_original)
+expect answer-original-without-clip 2 "--vision-tower" -- ans "$d"
+cp -r "$data/answer" "$work/ans_long"
+sed -i 's/"max_position_embeddings": [0-9]*/"max_position_embeddings": 40/' "$work/ans_long/config.json"
+expect answer-prompt-too-long 2 "prompt: sequence of [0-9]+ tokens .* exceeds max_position_embeddings 40" -- ans "$work/ans_long"
+cp -r "$data/answer" "$work/ans_act"
+sed -i 's/"projector_hidden_act": "gelu"/"projector_hidden_act": "relu"/' "$work/ans_act/config.json"
+expect answer-projector-activation 2 "projector: activation 'relu' is not supported" -- ans "$work/ans_act"
+cp -r "$data/answer" "$work/ans_notok"
+rm "$work/ans_notok/tokenizer.model"
+expect answer-no-tokenizer 2 "tokenizer.model: missing" -- ans "$work/ans_notok"
+cp -r "$data/answer" "$work/ans_missing"
+"$py" - "$work/ans_missing/model.safetensors" <<'PY'
+import sys
+from safetensors.torch import load_file, save_file
+sd = load_file(sys.argv[1])
+del sd["language_model.model.layers.1.mlp.up_proj.weight"]
+save_file(sd, sys.argv[1], metadata={"format": "pt"})
+PY
+expect answer-missing-tensor 2 "missing tensor 'language_model.model.layers.1.mlp.up_proj.weight' \(expected \[128, 64\]\)" -- ans "$work/ans_missing"
+cp -r "$data/answer" "$work/ans_shape"
+sed -i 's/"intermediate_size": 128/"intermediate_size": 96/' "$work/ans_shape/config.json"
+expect answer-shape-mismatch 2 "has shape \[128, 64\], config.json implies \[96, 64\]" -- ans "$work/ans_shape"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
