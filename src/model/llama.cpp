@@ -41,45 +41,50 @@ at::Tensor Llama::rms_norm(const at::Tensor& x, const at::Tensor& w) const {
   return w * (h * at::rsqrt(var + cfg_.rms_norm_eps)).to(x.scalar_type());
 }
 
-at::Tensor Llama::attention(const Layer& l, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                            const at::Tensor& mask, bool all_full, const std::vector<int64_t>& lengths,
-                            const AttentionDropout* dropout, int layer) const {
-  const int64_t B = x.size(0), T = x.size(1), nh = cfg_.num_attention_heads, nkv = cfg_.num_key_value_heads,
-                D = cfg_.head_dim;
-  at::Tensor q = l.q(x).view({B, T, nh, D}).transpose(1, 2);   // [B, nh, T, D]
-  at::Tensor k = l.k(x).view({B, T, nkv, D}).transpose(1, 2);  // [B, nkv, T, D]
+at::Tensor Llama::attention(const Layer& l, const at::Tensor& xq, const at::Tensor& x, const at::Tensor& cos_q,
+                            const at::Tensor& sin_q, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                            bool causal, const std::vector<int64_t>& lengths, const AttentionDropout* dropout, int layer,
+                            bool last_row) const {
+  const int64_t B = x.size(0), T = x.size(1), Tq = xq.size(1), nh = cfg_.num_attention_heads,
+                nkv = cfg_.num_key_value_heads, D = cfg_.head_dim;
+  at::Tensor q = l.q(xq).view({B, Tq, nh, D}).transpose(1, 2);  // [B, nh, Tq, D]
+  at::Tensor k = l.k(x).view({B, T, nkv, D}).transpose(1, 2);    // [B, nkv, T, D]
   at::Tensor v = l.v(x).view({B, T, nkv, D}).transpose(1, 2);
-  q = q * cos + rotate_half(q) * sin;
+  q = q * cos_q + rotate_half(q) * sin_q;
   k = k * cos + rotate_half(k) * sin;
   at::Tensor out;
   if (!dropout || dropout->p <= 0) {
-    out = at::scaled_dot_product_attention(q, k, v, all_full ? std::optional<at::Tensor>() : mask, 0.0,
-                                           /*is_causal=*/all_full, std::nullopt, /*enable_gqa=*/nkv != nh);
+    out = at::scaled_dot_product_attention(q, k, v, causal ? std::optional<at::Tensor>() : mask, 0.0, causal,
+                                           std::nullopt, /*enable_gqa=*/nkv != nh);
   } else {
-    // Explicit attention so the dropout mask comes from the perturbation's own stream.
+    // Explicit attention so the dropout mask comes from the perturbation's own stream. The
+    // mask of sequence b is drawn for its full [nh, n, n] probabilities whatever is computed,
+    // so last-row and full evaluations (and any batch) see the same mask.
     if (nkv != nh) {
       k = k.repeat_interleave(nh / nkv, 1);
       v = v.repeat_interleave(nh / nkv, 1);
     }
     at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(D));
-    at::Tensor allowed = all_full ? at::ones({T, T}, at::kBool).tril() : mask;
+    const at::Tensor allowed = causal ? at::ones({T, T}, at::kBool).tril() : mask;
     scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
     const double keep = 1.0 - dropout->p;
-    at::Tensor m = at::ones({B, nh, T, T}, probs.options());
+    at::Tensor m = at::ones({B, nh, Tq, T}, probs.options());
     for (int64_t b = 0; b < B; ++b) {
       const int64_t n = lengths[b];
       RngStream s(dropout->seeds[b], {static_cast<uint64_t>(layer)});
       at::Generator gen = at::detail::createCPUGenerator(s.next_u64());
-      at::Tensor mb = at::empty({nh, n, n}, at::kFloat).bernoulli_(keep, gen);
-      m[b].slice(1, 0, n).slice(2, 0, n).copy_(mb / keep);
+      at::Tensor mb = at::empty({nh, n, n}, at::kFloat).bernoulli_(keep, gen).div_(keep);
+      if (last_row) m[b].slice(2, 0, n).copy_(mb.slice(1, n - 1, n));
+      else m[b].slice(1, 0, n).slice(2, 0, n).copy_(mb);
     }
     out = at::matmul(probs * m, v);
   }
-  return l.o(out.transpose(1, 2).reshape({B, T, nh * D}));
+  return l.o(out.transpose(1, 2).reshape({B, Tq, nh * D}));
 }
 
-at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, const AttentionDropout* dropout) const {
+at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, const AttentionDropout* dropout,
+                          bool last_only) const {
   const int64_t B = x.size(0), T = x.size(1), D = cfg_.head_dim;
   // RoPE tables [T, D] in fp32, cast to the compute dtype as transformers does.
   const at::Tensor inv_freq =
@@ -90,17 +95,25 @@ at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, con
   const at::Tensor cos = emb.cos().to(x.scalar_type()), sin = emb.sin().to(x.scalar_type());
   bool all_full = true;
   for (int64_t n : lengths) all_full &= n == T;
+  const at::Tensor len = at::tensor(lengths, at::kLong);
+  const at::Tensor key_valid = at::arange(T, at::kLong).view({1, 1, 1, T}) < len.view({B, 1, 1, 1});  // [B,1,1,T]
   at::Tensor mask;  // [B, 1, T, T] true = may attend
-  if (!all_full) {
-    const at::Tensor causal = at::ones({T, T}, at::kBool).tril();
-    const at::Tensor len = at::tensor(lengths, at::kLong).view({B, 1, 1, 1});
-    mask = causal.view({1, 1, T, T}).logical_and(at::arange(T, at::kLong).view({1, 1, 1, T}) < len);
-  }
-  int layer = 0;
-  for (const Layer& l : layers_) {
-    x = x + attention(l, rms_norm(x, l.in_norm), cos, sin, mask, all_full, lengths, dropout, layer++);
-    const at::Tensor h = rms_norm(x, l.post_norm);
-    x = x + l.down(at::silu(l.gate(h)) * l.up(h));
+  if (!all_full) mask = at::ones({T, T}, at::kBool).tril().view({1, 1, T, T}).logical_and(key_valid);
+  const size_t L = layers_.size();
+  for (size_t i = 0; i < L; ++i) {
+    const Layer& l = layers_[i];
+    const at::Tensor h = rms_norm(x, l.in_norm);
+    if (!(last_only && i + 1 == L)) {
+      x = x + attention(l, h, h, cos, sin, cos, sin, mask, all_full, lengths, dropout, static_cast<int>(i), false);
+    } else {
+      // Final layer, last positions only: everything after the keys/values is per-token.
+      const at::Tensor rows = at::arange(B, at::kLong), last = len - 1;
+      const at::Tensor hq = h.index({rows, last}).unsqueeze(1), xq = x.index({rows, last}).unsqueeze(1);  // [B,1,H]
+      const at::Tensor cq = cos.index_select(0, last).view({B, 1, 1, D}), sq = sin.index_select(0, last).view({B, 1, 1, D});
+      x = xq + attention(l, hq, h, cq, sq, cos, sin, key_valid, false, lengths, dropout, static_cast<int>(i), true);
+    }
+    const at::Tensor hm = rms_norm(x, l.post_norm);
+    x = x + l.down(at::silu(l.gate(hm)) * l.up(hm));
   }
   return rms_norm(x, norm_);
 }

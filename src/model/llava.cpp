@@ -149,10 +149,8 @@ at::Tensor LlavaModel::last_logits(const std::vector<Sequence>& batch, const at:
   for (int64_t r : rows)
     if (r < 0 || r >= impl_->cfg.text.vocab_size) throw_bad_input("options", "token id " + std::to_string(r) + " outside the vocabulary");
   auto [x, lengths] = impl_->embed(batch, images);
-  const at::Tensor h = impl_->llm.forward(x, lengths, dropout);
-  std::vector<at::Tensor> last;
-  for (size_t b = 0; b < batch.size(); ++b) last.push_back(h[b][lengths[b] - 1]);
-  return impl_->llm.head(at::stack(last), rows);
+  const at::Tensor h = impl_->llm.forward(x, lengths, dropout, /*last_only=*/true);  // [B, 1, H]
+  return impl_->llm.head(h.squeeze(1), rows);
 }
 
 at::Tensor LlavaModel::full_logits(const std::vector<Sequence>& batch, const at::Tensor& images) const {

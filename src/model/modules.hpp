@@ -69,8 +69,11 @@ class Llama {
  public:
   Llama(const WeightStore& ws, const LlamaConfig& cfg);
   at::Tensor embed(const at::Tensor& ids) const;  // [N] -> [N, H]
-  // x [B, T, H] right-padded; lengths[b] real tokens. Returns final-normed hidden [B, T, H].
-  at::Tensor forward(at::Tensor x, const std::vector<int64_t>& lengths, const AttentionDropout* dropout) const;
+  // x [B, T, H] right-padded; lengths[b] real tokens. Returns final-normed hidden [B, T, H], or
+  // with last_only [B, 1, H] at each sequence's last position: the final layer then computes
+  // keys/values for all tokens but queries, output projection and MLP for that position only.
+  at::Tensor forward(at::Tensor x, const std::vector<int64_t>& lengths, const AttentionDropout* dropout,
+                     bool last_only = false) const;
   // hidden [N, H] -> logits [N, rows] (fp32); rows empty = whole vocabulary.
   at::Tensor head(const at::Tensor& hidden, const std::vector<int64_t>& rows) const;
   const LlamaConfig& config() const { return cfg_; }
@@ -81,9 +84,13 @@ class Llama {
     Linear q, k, v, o, gate, up, down;
   };
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
-  at::Tensor attention(const Layer& l, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask, bool all_full, const std::vector<int64_t>& lengths,
-                       const AttentionDropout* dropout, int layer) const;
+  // Queries from xq [B, Tq, H] (RoPE tables cos_q/sin_q broadcastable to [B, nh, Tq, D]),
+  // keys/values from x [B, T, H]. mask [B, 1, Tq, T] (true = may attend); causal = plain
+  // causal attention with no padding (mask unused). last_row: Tq = 1 is each sequence's last.
+  at::Tensor attention(const Layer& l, const at::Tensor& xq, const at::Tensor& x, const at::Tensor& cos_q,
+                       const at::Tensor& sin_q, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                       bool causal, const std::vector<int64_t>& lengths, const AttentionDropout* dropout, int layer,
+                       bool last_row) const;
   LlamaConfig cfg_;
   at::Tensor embed_, norm_, lm_head_;
   std::vector<Layer> layers_;
