@@ -79,6 +79,9 @@ TEST(ModelConfig, BadConfigs) {
   expect_bad_input([&] { read_model_config(d.path()); }, {"num_key_value_heads"});
   write_text(d / "config.json", R"({"architectures":["LlavaLlamaForCausalLM"],"hidden_size":64,"num_attention_heads":4})");
   expect_bad_input([&] { read_model_config(d.path()); }, {"mm_vision_tower"});
+  write_text(d / "config.json", R"({"architectures":["LlavaLlamaForCausalLM"],"hidden_size":64,"num_attention_heads":4,
+      "mm_vision_tower":"clip","mm_projector_type":"qformer"})");
+  expect_bad_input([&] { read_model_config(d.path()); }, {"mm_projector_type 'qformer' is not supported", "mlp<N>x_gelu"});
   write_text(d / "config.json", R"({"model_type":"llava","text_config":{"model_type":"mistral"}})");
   expect_bad_input([&] { read_model_config(d.path()); }, {"text_config.model_type 'mistral'"});
   write_text(d / "config.json", R"({"model_type":"llava","text_config":{"num_hidden_layers":0}})");
