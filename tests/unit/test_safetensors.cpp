@@ -70,6 +70,9 @@ struct BadCase {
   std::vector<std::string> fragments;
 };
 
+// gtest prints a parameter with this (instead of its raw bytes) in test names and failures.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.label; }
+
 class SafetensorsBadInput : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(SafetensorsBadInput, FailsWithOneLineNamingFileAndProblem) {
