@@ -31,4 +31,9 @@ struct AnswerArgs {
 };
 int cmd_answer(const AnswerArgs& args);
 
+struct UqArgs {
+  std::string config;
+};
+int cmd_uq(const UqArgs& args);  // needs an active MpiRuntime
+
 }  // namespace uqmerge::app

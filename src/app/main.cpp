@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <optional>
 
 #include "commands.hpp"
 #include "uqmerge/dist/communicator.hpp"
@@ -26,8 +27,6 @@ struct Planned {
 constexpr Planned kPlanned[] = {
     {"run", "Algorithm 1: candidates' uncertainty, ordered incremental merging, selection (-c CONFIG)",
      "#5 (merge methods and the UQ-Merge driver)"},
-    {"uq", "uncertainty of each listed model on each dataset, written to results.h5 (-c CONFIG)",
-     "#4 (vision-language uncertainty quantification)"},
     {"merge", "merge checkpoints from a mergekit-style YAML, without uncertainty (CONFIG)",
      "#5 (merge methods and the UQ-Merge driver)"},
     {"eval", "accuracy of models on labelled multiple-choice datasets (-c CONFIG)",
@@ -75,6 +74,12 @@ int main(int argc, char** argv) {
   answer->add_option("--threads", answer_args.threads, "CPU threads (0 = all cores)")->capture_default_str();
   answer->add_flag("--json", answer_args.json, "print JSON");
 
+  app::UqArgs uq_args;
+  CLI::App* uq = app.add_subcommand(
+      "uq", "Uncertainty of each listed model on each dataset (perturbations: AugMix, prompt text, attention "
+            "dropout), as MPI ranks; rank 0 writes OUTPUT_DIR/results.h5.");
+  uq->add_option("-c,--config", uq_args.config, "YAML config (docs/config.md)")->required();
+
   std::string planned_config;
   for (const auto& p : kPlanned) {
     CLI::App* sub = app.add_subcommand(p.name, std::string(p.help) + "  [not implemented yet: issue " + p.issue + "]");
@@ -90,8 +95,15 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
 
+  // Subcommands that run as MPI ranks own MPI for the whole process, so an error caught below
+  // can still MPI_Abort every rank.
+  std::optional<dist::MpiRuntime> mpi;
   try {
-    log::init(0, 1);  // subcommands that start MPI re-initialise with their rank
+    log::init(0, 1);  // MpiRuntime re-initialises the log with the rank
+    if (uq->parsed()) {
+      mpi.emplace(&argc, &argv);
+      return app::cmd_uq(uq_args);
+    }
     if (inspect->parsed()) return app::cmd_inspect(inspect_args);
     if (answer->parsed()) return app::cmd_answer(answer_args);
     for (const auto& p : kPlanned)

@@ -1,0 +1,42 @@
+// uqmerge/pipeline/config.hpp — the run configuration (YAML; schema in docs/config.md). Every
+// key is validated before any compute: unknown keys, wrong types and impossible values are bad
+// input naming the key and the valid choices. Relative paths are relative to the config file.
+// This holds the parts built so far (models, uq); merge/selection arrive with issue #5.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "uqmerge/data/dataset.hpp"
+#include "uqmerge/io/dtype.hpp"
+#include "uqmerge/uq/runner.hpp"
+
+namespace uqmerge::pipeline {
+
+struct ModelEntry {
+  std::string name;  // default: the directory's name
+  std::filesystem::path path;
+};
+
+struct RunConfig {
+  std::filesystem::path source;  // the YAML file
+  std::string yaml;              // its text, recorded in results.h5
+  std::filesystem::path output_dir = "runs/uqmerge";
+  uint64_t seed = 1234;
+  DType dtype = DType::F32;
+  int threads = 0;
+  std::string backend = "mpi";
+  std::optional<std::filesystem::path> vision_tower;
+  std::vector<ModelEntry> models;   // `candidates:` (also accepted: `models:`)
+  uq::UqOptions uq;
+  std::vector<data::DatasetSpec> datasets;
+  uint64_t cache_memory_mb = 4096;
+  std::filesystem::path cache_dir;  // default output_dir/cache
+};
+
+RunConfig load_config(const std::filesystem::path& path);
+
+}  // namespace uqmerge::pipeline

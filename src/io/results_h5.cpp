@@ -1,0 +1,116 @@
+// HDF5 writer (see include/uqmerge/io/results_h5.hpp).
+#include "uqmerge/io/results_h5.hpp"
+
+#include <hdf5.h>
+
+#include "uqmerge/io/atomic_file.hpp"
+#include "uqmerge/util/error.hpp"
+
+#define CHECK_H5(expr, what)                                                                        \
+  ([&] {                                                                                            \
+    const auto uq_h5_ = (expr);                                                                     \
+    if (uq_h5_ < 0)                                                                                 \
+      ::uqmerge::throw_bad_input(path_.string(), std::string("HDF5 ") + (what) + " failed (" __FILE__ \
+                                 ":" + std::to_string(__LINE__) + "): disk full or not writable?");  \
+    return uq_h5_;                                                                                  \
+  }())
+
+namespace uqmerge {
+
+namespace fs = std::filesystem;
+
+H5Writer::H5Writer(fs::path path) : path_(std::move(path)), tmp_(temp_path_for(path_)) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors come back as codes, reported by CHECK_H5
+  if (path_.has_parent_path()) fs::create_directories(path_.parent_path());
+  file_ = CHECK_H5(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create");
+}
+
+H5Writer::~H5Writer() {
+  if (file_ >= 0) H5Fclose(file_);
+  if (!committed_) fs::remove(tmp_);
+}
+
+int64_t H5Writer::open_object(const std::string& path) {
+  return CHECK_H5(H5Oopen(file_, path.c_str(), H5P_DEFAULT), "open " + path);
+}
+
+void H5Writer::group(const std::string& path) {
+  std::string cur;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    const size_t next = path.find('/', pos);
+    cur = path.substr(0, next == std::string::npos ? path.size() : next);
+    if (H5Lexists(file_, cur.c_str(), H5P_DEFAULT) <= 0) {
+      const hid_t g = CHECK_H5(H5Gcreate2(file_, cur.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "group " + cur);
+      H5Gclose(g);
+    }
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+}
+
+void H5Writer::attr(const std::string& path, const std::string& name, const std::string& value) {
+  const hid_t obj = open_object(path);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, value.empty() ? 1 : value.size());
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t a = CHECK_H5(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), "attribute " + name);
+  CHECK_H5(H5Awrite(a, type, value.empty() ? "" : value.c_str()), "write " + name);
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Oclose(obj);
+}
+
+void H5Writer::attr(const std::string& path, const std::string& name, double value) {
+  const hid_t obj = open_object(path);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t a = CHECK_H5(H5Acreate2(obj, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT), "attribute " + name);
+  CHECK_H5(H5Awrite(a, H5T_NATIVE_DOUBLE, &value), "write " + name);
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Oclose(obj);
+}
+
+void H5Writer::attr(const std::string& path, const std::string& name, int64_t value) {
+  const hid_t obj = open_object(path);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t a = CHECK_H5(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT), "attribute " + name);
+  CHECK_H5(H5Awrite(a, H5T_NATIVE_INT64, &value), "write " + name);
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Oclose(obj);
+}
+
+void H5Writer::dataset(const std::string& path, const std::vector<double>& data, const std::vector<uint64_t>& dims) {
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  const hid_t space = H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr);
+  const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                            "dataset " + path);
+  if (!data.empty()) CHECK_H5(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write " + path);
+  H5Dclose(ds);
+  H5Sclose(space);
+}
+
+void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data) {
+  const hsize_t n = data.size();
+  const hid_t space = H5Screate_simple(1, &n, nullptr);
+  const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                            "dataset " + path);
+  if (!data.empty()) CHECK_H5(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write " + path);
+  H5Dclose(ds);
+  H5Sclose(space);
+}
+
+void H5Writer::commit() {
+  CHECK_H5(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush");
+  CHECK_H5(H5Fclose(file_), "close");
+  file_ = -1;
+  std::error_code ec;
+  fs::rename(tmp_, path_, ec);
+  if (ec) throw_bad_input(path_.string(), "cannot rename the finished results file into place: " + ec.message());
+  committed_ = true;
+}
+
+}  // namespace uqmerge

@@ -1,0 +1,142 @@
+// YAML run configuration (see include/uqmerge/pipeline/config.hpp).
+#include "uqmerge/pipeline/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "uqmerge/util/error.hpp"
+
+namespace uqmerge::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Ctx {
+  std::string file;
+  fs::path base;
+  [[noreturn]] void bad(const std::string& key, const std::string& msg) const { throw_bad_input(file, key + ": " + msg); }
+  void keys(const YAML::Node& n, const std::string& where, const std::set<std::string>& valid) const {
+    if (!n.IsMap()) bad(where, "must be a mapping");
+    for (const auto& kv : n) {
+      const std::string k = kv.first.as<std::string>();
+      if (!valid.count(k)) {
+        std::string list;
+        for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
+        bad(where.empty() ? k : where + "." + k, "unknown key (valid: " + list + ")");
+      }
+    }
+  }
+  template <typename T>
+  T get(const YAML::Node& n, const std::string& key, const T& def) const {
+    if (!n[key]) return def;
+    try {
+      return n[key].as<T>();
+    } catch (const YAML::Exception&) {
+      bad(key, "has the wrong type");
+    }
+  }
+  fs::path path(const std::string& p) const {
+    fs::path x(p);
+    return x.is_relative() ? base / x : x;
+  }
+};
+
+}  // namespace
+
+RunConfig load_config(const fs::path& file) {
+  RunConfig c;
+  c.source = file;
+  std::ifstream in(file);
+  if (!in) throw_bad_input(file.string(), "cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  c.yaml = ss.str();
+  YAML::Node root;
+  try {
+    root = YAML::Load(c.yaml);
+  } catch (const YAML::Exception& e) {
+    throw_bad_input(file.string(), std::string("not valid YAML: ") + e.what());
+  }
+  const Ctx x{file.string(), file.has_parent_path() ? file.parent_path() : fs::path(".")};
+  x.keys(root, "", {"output_dir", "seed", "dtype", "threads", "backend", "vision_tower", "candidates", "models", "uq",
+                    "merge", "selection", "base_model"});
+  c.output_dir = x.path(x.get<std::string>(root, "output_dir", c.output_dir.string()));
+  c.seed = x.get<uint64_t>(root, "seed", c.seed);
+  const std::string dtype = x.get<std::string>(root, "dtype", "float32");
+  const auto dt = parse_torch_dtype(dtype);
+  if (!dt || !(*dt == DType::F32 || *dt == DType::BF16 || *dt == DType::F16)) x.bad("dtype", "'" + dtype + "' (valid: float32, bfloat16, float16)");
+  c.dtype = *dt;
+  c.threads = x.get<int>(root, "threads", 0);
+  c.backend = x.get<std::string>(root, "backend", "mpi");
+  if (c.backend != "mpi" && c.backend != "nccl") x.bad("backend", "'" + c.backend + "' (valid: mpi, nccl)");
+  if (root["vision_tower"]) c.vision_tower = x.path(x.get<std::string>(root, "vision_tower", ""));
+  const YAML::Node models = root["candidates"] ? root["candidates"] : root["models"];
+  if (!models || !models.IsSequence() || models.size() == 0) x.bad("candidates", "a non-empty list of {model: DIR}");
+  std::set<std::string> names;
+  for (const auto& m : models) {
+    ModelEntry e;
+    if (m.IsScalar()) {
+      e.path = x.path(m.as<std::string>());
+    } else {
+      x.keys(m, "candidates[]", {"model", "name", "parameters"});
+      if (!m["model"]) x.bad("candidates[]", "each entry needs 'model: DIR'");
+      e.path = x.path(m["model"].as<std::string>());
+      e.name = x.get<std::string>(m, "name", "");
+    }
+    if (e.name.empty()) e.name = e.path.filename().string();
+    if (!names.insert(e.name).second) x.bad("candidates", "two candidates named '" + e.name + "' (set name: to tell them apart)");
+    c.models.push_back(e);
+  }
+  const YAML::Node u = root["uq"];
+  if (!u) x.bad("uq", "missing (perturbations, datasets, ...)");
+  x.keys(u, "uq", {"perturbations", "attention_dropout", "text_perturbation", "image_perturbation", "template",
+                   "image_aspect", "batch_size", "cache_memory_mb", "cache_dir", "datasets", "augmix"});
+  uq::UqOptions& o = c.uq;
+  o.plan.seed = c.seed;
+  o.plan.perturbations = x.get<int>(u, "perturbations", 4);
+  if (o.plan.perturbations < 1 || o.plan.perturbations > 1024) x.bad("uq.perturbations", "must be in 1..1024");
+  o.plan.attention_dropout = x.get<double>(u, "attention_dropout", 0.1);
+  if (!(o.plan.attention_dropout >= 0 && o.plan.attention_dropout < 1)) x.bad("uq.attention_dropout", "must be in [0, 1)");
+  o.plan.text = perturb::parse_text_mode(x.get<std::string>(u, "text_perturbation", "prepend_prompt"));
+  o.plan.image = x.get<bool>(u, "image_perturbation", true);
+  o.conv_template = model::parse_template(x.get<std::string>(u, "template", "llava_v1"));
+  o.image_aspect = x.get<std::string>(u, "image_aspect", "");
+  if (!o.image_aspect.empty()) model::parse_aspect_mode(o.image_aspect);
+  o.batch_size = x.get<int>(u, "batch_size", 4);
+  if (o.batch_size < 1) x.bad("uq.batch_size", "must be at least 1");
+  c.cache_memory_mb = x.get<uint64_t>(u, "cache_memory_mb", c.cache_memory_mb);
+  c.cache_dir = u["cache_dir"] ? x.path(u["cache_dir"].as<std::string>()) : c.output_dir / "cache";
+  if (const YAML::Node a = u["augmix"]) {
+    x.keys(a, "uq.augmix", {"severity", "mixture_width", "chain_depth", "alpha", "all_ops"});
+    o.augmix.severity = x.get<int>(a, "severity", 3);
+    o.augmix.mixture_width = x.get<int>(a, "mixture_width", 3);
+    o.augmix.chain_depth = x.get<int>(a, "chain_depth", -1);
+    o.augmix.alpha = x.get<double>(a, "alpha", 1.0);
+    o.augmix.all_ops = x.get<bool>(a, "all_ops", true);
+    if (o.augmix.severity < 1 || o.augmix.severity > 10) x.bad("uq.augmix.severity", "must be in 1..10");
+    if (o.augmix.mixture_width < 1) x.bad("uq.augmix.mixture_width", "must be at least 1");
+    if (!(o.augmix.alpha > 0)) x.bad("uq.augmix.alpha", "must be positive");
+  }
+  const YAML::Node ds = u["datasets"];
+  if (!ds || !ds.IsSequence() || ds.size() == 0) x.bad("uq.datasets", "a non-empty list of {name, path}");
+  std::set<std::string> dnames;
+  for (const auto& d : ds) {
+    x.keys(d, "uq.datasets[]", {"name", "path", "limit", "pad_options_to", "extra_options"});
+    data::DatasetSpec s;
+    if (!d["path"]) x.bad("uq.datasets[]", "each dataset needs 'path'");
+    s.path = x.path(d["path"].as<std::string>());
+    s.name = x.get<std::string>(d, "name", s.path.stem().string());
+    s.limit = x.get<int64_t>(d, "limit", -1);
+    s.pad_options_to = x.get<int>(d, "pad_options_to", 0);
+    s.extra_options = x.get<bool>(d, "extra_options", true);
+    if (!dnames.insert(s.name).second) x.bad("uq.datasets", "two datasets named '" + s.name + "'");
+    c.datasets.push_back(s);
+  }
+  return c;
+}
+
+}  // namespace uqmerge::pipeline

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Checks results.h5 of the uq end-to-end runs: schema, sane values, vision passes = samples x J
+once per run (the second candidate reuses cached features), and the same numbers from 1 and 2
+MPI ranks (<= 1e-6).   check_uq.py RUN_NP1/results.h5 RUN_NP2/results.h5"""
+import sys
+
+import h5py
+import numpy as np
+
+fails = passes = 0
+
+
+def check(cond, msg):
+    global fails, passes
+    print(("ok   " if cond else "FAIL ") + msg)
+    fails += 0 if cond else 1
+    passes += 1 if cond else 0
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+one, two = (h5py.File(p, "r") for p in sys.argv[1:3])
+check(text(one.attrs["schema"]) == "uqmerge-results" and one.attrs["schema_version"] == 1, "schema and version")
+check("perturbations: 3" in text(one["config"].attrs["yaml"]), "the config's YAML is recorded")
+check(one.attrs["ranks"] == 1 and two.attrs["ranks"] == 2, "rank counts recorded")
+J = int(one["config"].attrs["perturbations"])
+models = sorted(one["uq"].keys())
+check(models == ["model_000", "model_001"], f"two candidates ({models})")
+samples = sum(int(one["uq/model_000"][d].attrs["samples"]) for d in one["uq/model_000"])
+check(int(one["uq/model_000"].attrs["vision_passes"]) == samples * J, f"vision passes of the first model = samples x J = {samples * J}")
+check(int(one["uq/model_001"].attrs["vision_passes"]) == 0, "the second model reuses every cached vision feature")
+check(int(two["uq/model_000"].attrs["vision_passes"]) == samples * J, "same vision passes with 2 ranks")
+worst = 0.0
+for m in models:
+    for d in one["uq"][m]:
+        a, b = one["uq"][m][d], two["uq"][m][d]
+        u = a["uq"][()]
+        check(np.all(np.isfinite(u)) and np.all(u >= -1e-12), f"{m}/{d}: finite, non-negative uncertainties")
+        check(np.allclose(a["total"][()] - a["data"][()], u, atol=1e-12), f"{m}/{d}: uq = total - data")
+        check(a["total"][()].max() <= np.log(int(a.attrs["options"])) + 1e-9, f"{m}/{d}: total entropy <= log K")
+        for key in ("uq", "total", "data"):
+            worst = max(worst, float(np.abs(a[key][()] - b[key][()]).max()))
+check(worst <= 1e-6, f"1 rank vs 2 ranks: max difference {worst:.2e} <= 1e-6")
+ua = one["uq/model_000/Shapes"].attrs["uq_mean"]
+ub = one["uq/model_001/Shapes"].attrs["uq_mean"]
+check(abs(ua - ub) > 1e-9, f"the two candidates differ ({ua:.6f} vs {ub:.6f})")
+print(f"{passes} passed, {fails} failed")
+sys.exit(1 if fails else 0)
