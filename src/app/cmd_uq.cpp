@@ -48,6 +48,7 @@ void write_results(const pipeline::RunConfig& cfg, const std::vector<uq::ModelRe
   h5.attr("/config", "attention_dropout", cfg.uq.plan.attention_dropout);
   h5.attr("/config", "text_perturbation", perturb::text_mode_name(cfg.uq.plan.text));
   h5.attr("/config", "image_perturbation", int64_t{cfg.uq.plan.image});
+  h5.attr("/config", "save_distributions", int64_t{cfg.uq.save_distributions});
   h5.group("/uq");
   for (size_t m = 0; m < results.size(); ++m) {
     const auto& r = results[m];
@@ -80,6 +81,11 @@ void write_results(const pipeline::RunConfig& cfg, const std::vector<uq::ModelRe
       h5.attr(dg, "data_mean", d.uq.data.mean);
       h5.attr(dg, "samples", static_cast<int64_t>(n));
       h5.attr(dg, "options", d.options);
+      if (cfg.uq.save_distributions) {
+        std::vector<uint16_t> half(d.p_mean.size());
+        for (size_t i = 0; i < half.size(); ++i) half[i] = float_to_f16(static_cast<float>(d.p_mean[i]));
+        h5.dataset_f16(dg + "/p_mean", half, {n, static_cast<uint64_t>(d.options)});
+      }
     }
   }
   h5.group("/timing");

@@ -103,6 +103,22 @@ void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data
   H5Sclose(space);
 }
 
+void H5Writer::dataset_f16(const std::string& path, const std::vector<uint16_t>& bits, const std::vector<uint64_t>& dims) {
+  // HDF5 1.10 has no predefined half type: derive one from IEEE single (sign bit 15, 5-bit
+  // exponent at 10 with bias 15, 10-bit mantissa), the layout numpy's float16 maps to.
+  const hid_t f16 = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(f16, 15, 10, 5, 0, 10);
+  H5Tset_size(f16, 2);
+  H5Tset_ebias(f16, 15);
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  const hid_t space = H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr);
+  const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), f16, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "dataset " + path);
+  if (!bits.empty()) CHECK_H5(H5Dwrite(ds, f16, H5S_ALL, H5S_ALL, H5P_DEFAULT, bits.data()), "write " + path);
+  H5Dclose(ds);
+  H5Sclose(space);
+  H5Tclose(f16);
+}
+
 void H5Writer::commit() {
   CHECK_H5(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush");
   CHECK_H5(H5Fclose(file_), "close");

@@ -94,7 +94,8 @@ RunConfig load_config(const fs::path& file) {
   const YAML::Node u = root["uq"];
   if (!u) x.bad("uq", "missing (perturbations, datasets, ...)");
   x.keys(u, "uq", {"perturbations", "attention_dropout", "text_perturbation", "image_perturbation", "template",
-                   "image_aspect", "batch_size", "cache_memory_mb", "cache_dir", "datasets", "augmix"});
+                   "image_aspect", "batch_size", "cache_memory_mb", "cache_dir", "datasets", "augmix",
+                   "save_distributions"});
   uq::UqOptions& o = c.uq;
   o.plan.seed = c.seed;
   o.plan.perturbations = x.get<int>(u, "perturbations", 4);
@@ -107,6 +108,7 @@ RunConfig load_config(const fs::path& file) {
   o.image_aspect = x.get<std::string>(u, "image_aspect", "");
   if (!o.image_aspect.empty()) model::parse_aspect_mode(o.image_aspect);
   o.batch_size = x.get<int>(u, "batch_size", 4);
+  o.save_distributions = x.get<bool>(u, "save_distributions", false);
   if (o.batch_size < 1) x.bad("uq.batch_size", "must be at least 1");
   c.cache_memory_mb = x.get<uint64_t>(u, "cache_memory_mb", c.cache_memory_mb);
   c.cache_dir = u["cache_dir"] ? x.path(u["cache_dir"].as<std::string>()) : c.output_dir / "cache";

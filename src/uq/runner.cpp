@@ -141,7 +141,9 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
     std::copy_n(buf.begin(), S * K, acc.p_sum.begin());
     std::copy_n(buf.begin() + S * K, S, acc.h_sum.begin());
     for (int64_t i = 0; i < S; ++i) acc.count[i] = static_cast<int32_t>(std::lround(buf[static_cast<size_t>(S * K + S + i)]));
-    result.datasets.push_back({ds.name(), K, finalize_dataset(acc, J)});
+    std::vector<double> p_mean(acc.p_sum);
+    for (double& v : p_mean) v /= static_cast<double>(J);
+    result.datasets.push_back({ds.name(), K, finalize_dataset(acc, J), std::move(p_mean)});
   }
   progress.finish();
   double counters[2] = {static_cast<double>(vision_passes), static_cast<double>(evaluations)};

@@ -43,6 +43,15 @@ for m in models:
         for key in ("uq", "total", "data"):
             worst = max(worst, float(np.abs(a[key][()] - b[key][()]).max()))
 check(worst <= 1e-6, f"1 rank vs 2 ranks: max difference {worst:.2e} <= 1e-6")
+pm = one["uq/model_000/Shapes/p_mean"]
+K = int(one["uq/model_000/Shapes"].attrs["options"])
+check(pm.dtype == np.float16 and pm.shape == (int(one["uq/model_000/Shapes"].attrs["samples"]), K),
+      f"per-sample mean distributions stored as float16 [samples, K] ({pm.dtype}, {pm.shape})")
+rows = pm[()].astype(np.float64)
+check(np.allclose(rows.sum(1), 1.0, atol=5e-3), "each stored distribution sums to 1 (float16 rounding)")
+# total entropy recomputed from the stored distribution matches (within float16 precision)
+h = -(np.where(rows > 0, rows * np.log(np.where(rows > 0, rows, 1)), 0)).sum(1)
+check(np.allclose(h, one["uq/model_000/Shapes/total"][()], atol=5e-3), "H(p_mean) from the stored distributions = total")
 ua = one["uq/model_000/Shapes"].attrs["uq_mean"]
 ub = one["uq/model_001/Shapes"].attrs["uq_mean"]
 check(abs(ua - ub) > 1e-9, f"the two candidates differ ({ua:.6f} vs {ub:.6f})")

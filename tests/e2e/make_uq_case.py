@@ -47,6 +47,7 @@ uq:
   text_perturbation: prepend_prompt
   image_perturbation: true
   batch_size: 2
+  save_distributions: true
   cache_memory_mb: {1 if np_ == 1 else 0}
   datasets:
     - {{name: Shapes, path: data.tsv, pad_options_to: 4}}

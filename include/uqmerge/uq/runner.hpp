@@ -28,12 +28,14 @@ struct UqOptions {
   model::Template conv_template = model::Template::LlavaV1;
   std::string image_aspect;  // empty: the checkpoint's image_aspect_ratio (default pad)
   int batch_size = 4;
+  bool save_distributions = false;  // results.h5 keeps each sample's mean distribution (float16)
 };
 
 struct DatasetResult {
   std::string name;
   int64_t options = 0;  // K
   DatasetUq uq;
+  std::vector<double> p_mean;  // [samples, K] mean option distribution over the J perturbations
 };
 
 struct ModelResult {
