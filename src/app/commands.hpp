@@ -36,4 +36,10 @@ struct UqArgs {
 };
 int cmd_uq(const UqArgs& args);  // needs an active MpiRuntime
 
+struct MergeArgs {
+  std::string config, out;
+  bool overwrite = false;
+};
+int cmd_merge(const MergeArgs& args);
+
 }  // namespace uqmerge::app

@@ -27,8 +27,6 @@ struct Planned {
 constexpr Planned kPlanned[] = {
     {"run", "Algorithm 1: candidates' uncertainty, ordered incremental merging, selection (-c CONFIG)",
      "#5 (merge methods and the UQ-Merge driver)"},
-    {"merge", "merge checkpoints from a mergekit-style YAML, without uncertainty (CONFIG)",
-     "#5 (merge methods and the UQ-Merge driver)"},
     {"eval", "accuracy of models on labelled multiple-choice datasets (-c CONFIG)",
      "#4/#5 (datasets, accuracy-guided baseline)"},
     {"zoo", "build the built-in demo world and its model zoo", "#7 (built-in demo)"},
@@ -80,6 +78,14 @@ int main(int argc, char** argv) {
             "dropout), as MPI ranks; rank 0 writes OUTPUT_DIR/results.h5.");
   uq->add_option("-c,--config", uq_args.config, "YAML config (docs/config.md)")->required();
 
+  app::MergeArgs merge_args;
+  CLI::App* merge = app.add_subcommand(
+      "merge", "Merge checkpoints from a mergekit YAML (linear, task_arithmetic, ties, dare_linear, dare_ties, "
+               "breadcrumbs, breadcrumbs_ties, della, della_linear, model_stock), without uncertainty.");
+  merge->add_option("config", merge_args.config, "mergekit-style YAML")->required();
+  merge->add_option("-o,--out", merge_args.out, "output model directory")->required();
+  merge->add_flag("--overwrite", merge_args.overwrite, "replace an existing output directory");
+
   std::string planned_config;
   for (const auto& p : kPlanned) {
     CLI::App* sub = app.add_subcommand(p.name, std::string(p.help) + "  [not implemented yet: issue " + p.issue + "]");
@@ -105,6 +111,7 @@ int main(int argc, char** argv) {
       return app::cmd_uq(uq_args);
     }
     if (inspect->parsed()) return app::cmd_inspect(inspect_args);
+    if (merge->parsed()) return app::cmd_merge(merge_args);
     if (answer->parsed()) return app::cmd_answer(answer_args);
     for (const auto& p : kPlanned)
       if (app.got_subcommand(p.name))

@@ -1,0 +1,77 @@
+// uqmerge/merge/method.hpp — merge methods over one tensor at a time, with mergekit's names,
+// parameters and defaults (so users bring their mergekit YAML), one file per family behind one
+// registry (merge/registry.cpp):
+//   linear            sum_i w_i x_i (/ sum_i w_i when normalize, default true)
+//   task_arithmetic   base + lambda * sum_i w_i (x_i - base) (normalize default false)
+//   ties              + magnitude top-k sparsification (density) and sign consensus (sum)
+//   dare_linear       + random keep-with-probability-density sparsification
+//   dare_ties         + random sparsification and sign consensus
+//   breadcrumbs[_ties] + drop the gamma largest and the smallest, keep density
+//   della[_linear]    + rank-dependent keep probabilities density +/- epsilon (MagPrune)
+//   model_stock       t = N cos/(1 + (N-1) cos), t * mean_i x_i + (1 - t) base (per tensor or row)
+// DARE/DELLA rescaling: `rescale: density` divides kept values by their keep probability (the
+// DARE/DELLA papers, mergekit 0.0.4.4 which the paper's release vendors; default), `l1` matches
+// the L1 norm (mergekit >= Feb 2025; `rescale: true` in mergekit 0.1.x), `none`.
+// Random masks derive from (seed, tensor name, model index): never from the rank.
+// Computation in fp32 (fp64 for fp64 inputs); the caller casts to the output dtype.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace uqmerge::merge {
+
+enum class Rescale { None, Density, L1 };
+
+// Parameters after resolution for one tensor: global ones and one value per model.
+struct Params {
+  bool normalize = false;
+  double lambda = 1.0;
+  Rescale rescale = Rescale::Density;
+  bool filter_wise = false;          // model_stock
+  std::vector<double> weight;        // per model
+  std::vector<double> density;       // per model
+  std::vector<double> gamma;         // per model (breadcrumbs)
+  std::vector<double> epsilon;       // per model (della)
+};
+
+struct TensorGroup {
+  std::string name;                 // canonical tensor name (keys the random masks)
+  at::Tensor base;                  // undefined when the method needs none
+  std::vector<at::Tensor> models;   // same shape as base
+};
+
+struct ParamSpec {
+  std::string name;
+  bool per_model;
+  std::optional<double> default_value;  // nullopt: required
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual const std::string& name() const = 0;
+  virtual bool needs_base() const = 0;
+  virtual size_t min_models() const { return 1; }
+  virtual std::vector<ParamSpec> params() const = 0;
+  // Defaults of the global flags that differ per method (normalize, rescale).
+  virtual bool default_normalize() const { return false; }
+  virtual Rescale default_rescale() const { return Rescale::None; }
+  virtual at::Tensor merge(const TensorGroup& g, const Params& p, uint64_t seed) const = 0;
+};
+
+// The registry: every method by name; bad input listing the valid names for an unknown one.
+const Method& find_method(const std::string& name);
+std::vector<std::string> method_names();
+
+// Factories (one per source file).
+std::vector<const Method*> linear_methods();
+std::vector<const Method*> task_arithmetic_methods();
+std::vector<const Method*> model_stock_methods();
+
+}  // namespace uqmerge::merge

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""`uqmerge merge` against mergekit on the same YAML and checkpoints.
+
+Makes tiny LLaMA checkpoints (a base and three fine-tunes = base + noise) and, for each
+deterministic method, runs mergekit-yaml and `uqmerge merge` on one config and compares every
+tensor (max abs diff <= 1e-6, fp32). For the random methods (dare_linear, della_linear) it checks
+the statistics mergekit cannot be compared on bit by bit: the kept fraction equals the density
+and, with `rescale: density`, the merge is the task-arithmetic merge in expectation.
+  mergekit_parity.py WORK UQMERGE_BINARY MERGEKIT_YAML_BINARY
+Prints 'N passed, M failed'."""
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from transformers import LlamaConfig, LlamaForCausalLM
+
+work, uq, mk = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+work.mkdir(parents=True, exist_ok=True)
+torch.manual_seed(0)
+cfg = LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  intermediate_size=128, vocab_size=96)
+base = LlamaForCausalLM(cfg).eval()
+base.save_pretrained(work / "base")
+for k in range(3):
+    m = LlamaForCausalLM(cfg).eval()
+    m.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    m.save_pretrained(work / f"m{k}")
+
+# A valid checkpoint of another shape, for the bad-input tests (tests/e2e/test_merge_bad_input.sh).
+LlamaForCausalLM(LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                             intermediate_size=96, vocab_size=96)).save_pretrained(work / "other")
+
+passed = failed = 0
+
+
+def report(ok, msg):
+    global passed, failed
+    print(("ok   " if ok else "FAIL ") + msg)
+    passed += ok
+    failed += not ok
+
+
+def tensors(d):
+    out = {}
+    for f in sorted(Path(d).glob("*.safetensors")):
+        out.update(load_file(str(f)))
+    return out
+
+
+def member(k, **params):
+    inner = ", ".join(f"{a}: {b}" for a, b in params.items())
+    return f"  - model: m{k}\n" + (f"    parameters: {{{inner}}}\n" if params else "")
+
+
+cases = {
+    "linear": "merge_method: linear\nmodels:\n" + member(0, weight=0.5) + member(1, weight=0.3) + member(2, weight=0.2),
+    "linear_unnormalized": "merge_method: linear\nparameters: {normalize: false}\nmodels:\n" + member(0, weight=0.5)
+                           + member(1, weight=0.25) + member(2, weight=0.25),
+    "task_arithmetic": "merge_method: task_arithmetic\nbase_model: base\nparameters: {lambda: 0.8}\nmodels:\n"
+                       + member(0, weight=1.0) + member(1, weight=0.6) + member(2, weight=0.4),
+    "ties": "merge_method: ties\nbase_model: base\nparameters: {normalize: true}\nmodels:\n"
+            + member(0, weight=1.0, density=0.5) + member(1, weight=0.7, density=0.6) + member(2, weight=0.5, density=0.4),
+    "ties_lambda": "merge_method: ties\nbase_model: base\nparameters: {normalize: false, lambda: 1.3}\nmodels:\n"
+                   + "  - model: base\n" + member(0, weight=1.0, density=0.3) + member(1, weight=1.0, density=0.3),
+    "breadcrumbs": "merge_method: breadcrumbs\nbase_model: base\nmodels:\n"
+                   + member(0, weight=1.0, density=0.8, gamma=0.05) + member(1, weight=0.5, density=0.7, gamma=0.1),
+    "breadcrumbs_ties": "merge_method: breadcrumbs_ties\nbase_model: base\nmodels:\n"
+                        + member(0, weight=1.0, density=0.8, gamma=0.05) + member(1, weight=0.5, density=0.7, gamma=0.1)
+                        + member(2, weight=0.5, density=0.9, gamma=0.02),
+    "model_stock": "merge_method: model_stock\nbase_model: base\nmodels:\n" + member(0) + member(1) + member(2),
+    "model_stock_filter_wise": "merge_method: model_stock\nbase_model: base\nparameters: {filter_wise: true}\nmodels:\n"
+                               + member(0) + member(1) + member(2),
+}
+for name, text in cases.items():
+    (work / f"{name}.yml").write_text(text + "dtype: float32\n")
+    r1 = subprocess.run([mk, f"{name}.yml", f"mk_{name}", "--no-copy-tokenizer", "--no-write-model-card"], cwd=work,
+                        capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    r2 = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
+    if r1.returncode or r2.returncode:
+        report(False, f"{name}: mergekit rc {r1.returncode} {r1.stderr[-300:]} / uqmerge rc {r2.returncode} {r2.stderr[-300:]}")
+        continue
+    a, b = tensors(work / f"mk_{name}"), tensors(work / f"uq_{name}")
+    same_names = set(a) == set(b)
+    diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a if k in b)
+    report(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e}")
+
+# Random methods: statistics on one fine-tune (weight 1) against the base.
+bt, m0 = tensors(work / "base"), tensors(work / "m0")
+for method, extra in [("dare_linear", ""), ("della_linear", ", epsilon: 0.1")]:
+    for rescale in ("density", "l1"):
+        name = f"{method}_{rescale}"
+        (work / f"{name}.yml").write_text(f"merge_method: {method}\nbase_model: base\nparameters: {{rescale: {rescale}}}\n"
+                                          f"models:\n  - model: m0\n    parameters: {{weight: 1.0, density: 0.3{extra}}}\n"
+                                          "dtype: float32\nseed: 5\n")
+        r = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
+        if r.returncode:
+            report(False, f"{name}: uqmerge rc {r.returncode}: {r.stderr[-300:]}")
+            continue
+        out = tensors(work / f"uq_{name}")
+        kept = total = 0
+        ratio_num = ratio_den = 0.0
+        for k, t in out.items():
+            d = (m0[k] - bt[k]).double()
+            got = (t.double() - bt[k].double())
+            nz = d.abs() > 0
+            kept += int((got.abs() > 0)[nz].sum())
+            total += int(nz.sum())
+            ratio_num += float((got * d).sum())
+            ratio_den += float((d * d).sum())
+        frac = kept / total
+        report(abs(frac - 0.3) < 0.02, f"{name}: kept fraction {frac:.3f} (density 0.3)")
+        if rescale == "density":
+            # E[mask / p] = 1: the merge projects onto the task vector with slope ~1.
+            report(abs(ratio_num / ratio_den - 1) < 0.1, f"{name}: E[kept / keep probability] slope {ratio_num / ratio_den:.3f} (~1)")
+        else:
+            l1_in = sum(float((m0[k] - bt[k]).abs().sum()) for k in out)
+            l1_out = sum(float((out[k].double() - bt[k].double()).abs().sum()) for k in out)
+            report(abs(l1_out / l1_in - 1) < 0.02, f"{name}: L1 norm of the task vector kept ({l1_out / l1_in:.3f})")
+# Same seed, same masks, whatever runs it; another seed, other masks.
+r = subprocess.run([uq, "merge", "dare_linear_density.yml", "-o", "uq_again", "--overwrite"], cwd=work, capture_output=True)
+same = all(torch.equal(x, tensors(work / "uq_again")[k]) for k, x in tensors(work / "uq_dare_linear_density").items())
+report(r.returncode == 0 and same, "dare_linear: the same seed gives the same masks")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
