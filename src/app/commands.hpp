@@ -42,4 +42,11 @@ struct MergeArgs {
 };
 int cmd_merge(const MergeArgs& args);
 
+struct RunArgs {
+  std::string config;
+  bool overwrite = false;
+  bool save_all_steps = false;
+};
+int cmd_run(const RunArgs& args);  // needs an active MpiRuntime
+
 }  // namespace uqmerge::app

@@ -25,8 +25,6 @@ struct Planned {
   const char* issue;
 };
 constexpr Planned kPlanned[] = {
-    {"run", "Algorithm 1: candidates' uncertainty, ordered incremental merging, selection (-c CONFIG)",
-     "#5 (merge methods and the UQ-Merge driver)"},
     {"eval", "accuracy of models on labelled multiple-choice datasets (-c CONFIG)",
      "#4/#5 (datasets, accuracy-guided baseline)"},
     {"zoo", "build the built-in demo world and its model zoo", "#7 (built-in demo)"},
@@ -78,6 +76,14 @@ int main(int argc, char** argv) {
             "dropout), as MPI ranks; rank 0 writes OUTPUT_DIR/results.h5.");
   uq->add_option("-c,--config", uq_args.config, "YAML config (docs/config.md)")->required();
 
+  app::RunArgs run_args;
+  CLI::App* run = app.add_subcommand(
+      "run", "Algorithm 1: every candidate's uncertainty, merges of the first t in descending order of uncertainty, "
+             "the merge with the lowest uncertainty written to OUTPUT_DIR/merged, every number to results.h5.");
+  run->add_option("-c,--config", run_args.config, "YAML config (docs/config.md)")->required();
+  run->add_flag("--overwrite", run_args.overwrite, "replace OUTPUT_DIR/merged from an earlier run");
+  run->add_flag("--save-all-steps", run_args.save_all_steps, "keep every step's merged model under OUTPUT_DIR/work");
+
   app::MergeArgs merge_args;
   CLI::App* merge = app.add_subcommand(
       "merge", "Merge checkpoints from a mergekit YAML (linear, task_arithmetic, ties, dare_linear, dare_ties, "
@@ -106,9 +112,9 @@ int main(int argc, char** argv) {
   std::optional<dist::MpiRuntime> mpi;
   try {
     log::init(0, 1);  // MpiRuntime re-initialises the log with the rank
-    if (uq->parsed()) {
+    if (uq->parsed() || run->parsed()) {
       mpi.emplace(&argc, &argv);
-      return app::cmd_uq(uq_args);
+      return uq->parsed() ? app::cmd_uq(uq_args) : app::cmd_run(run_args);
     }
     if (inspect->parsed()) return app::cmd_inspect(inspect_args);
     if (merge->parsed()) return app::cmd_merge(merge_args);

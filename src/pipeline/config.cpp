@@ -86,10 +86,45 @@ RunConfig load_config(const fs::path& file) {
       if (!m["model"]) x.bad("candidates[]", "each entry needs 'model: DIR'");
       e.path = x.path(m["model"].as<std::string>());
       e.name = x.get<std::string>(m, "name", "");
+      if (const YAML::Node p = m["parameters"]) {
+        if (!p.IsMap()) x.bad("candidates[].parameters", "must be a mapping");
+        for (const auto& kv : p) e.parameters[kv.first.as<std::string>()] = x.get<double>(p, kv.first.as<std::string>(), 0.0);
+      }
     }
     if (e.name.empty()) e.name = e.path.filename().string();
     if (!names.insert(e.name).second) x.bad("candidates", "two candidates named '" + e.name + "' (set name: to tell them apart)");
     c.models.push_back(e);
+  }
+  if (root["base_model"]) c.base_model = x.path(x.get<std::string>(root, "base_model", ""));
+  if (const YAML::Node mg = root["merge"]) {
+    x.keys(mg, "merge", {"method", "parameters"});
+    c.merge_method = x.get<std::string>(mg, "method", "linear");
+    if (const YAML::Node p = mg["parameters"]) {
+      if (!p.IsMap()) x.bad("merge.parameters", "must be a mapping");
+      for (const auto& kv : p) {
+        const std::string k = kv.first.as<std::string>();
+        if (k == "rescale") {
+          c.merge_rescale = x.get<std::string>(p, k, "");
+          if (c.merge_rescale == "true") c.merge_rescale = "l1";
+          if (c.merge_rescale == "false") c.merge_rescale = "none";
+          if (c.merge_rescale != "density" && c.merge_rescale != "l1" && c.merge_rescale != "none")
+            x.bad("merge.parameters.rescale", "'" + c.merge_rescale + "' (valid: density, l1, none)");
+          continue;
+        }
+        const std::string v = kv.second.as<std::string>();
+        c.merge_parameters[k] = v == "true" ? 1.0 : v == "false" ? 0.0 : x.get<double>(p, k, 0.0);
+      }
+    }
+  }
+  if (const YAML::Node sel = root["selection"]) {
+    x.keys(sel, "selection", {"order", "rule", "patience"});
+    c.order = x.get<std::string>(sel, "order", c.order);
+    c.rule = x.get<std::string>(sel, "rule", c.rule);
+    c.patience = x.get<int>(sel, "patience", 1);
+    if (c.order != "descending" && c.order != "ascending" && c.order != "given")
+      x.bad("selection.order", "'" + c.order + "' (valid: descending, ascending, given)");
+    if (c.rule != "global_min" && c.rule != "early_stop") x.bad("selection.rule", "'" + c.rule + "' (valid: global_min, early_stop)");
+    if (c.patience < 1) x.bad("selection.patience", "must be at least 1");
   }
   const YAML::Node u = root["uq"];
   if (!u) x.bad("uq", "missing (perturbations, datasets, ...)");

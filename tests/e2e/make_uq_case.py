@@ -53,4 +53,7 @@ uq:
     - {{name: Shapes, path: data.tsv, pad_options_to: 4}}
     - {{name: Sub, path: data.tsv, limit: 4}}
 """)
+# Algorithm 1 on the two candidates (linear merge, plain average).
+text = (out / "config_np2.yaml").read_text().replace("output_dir: run_np2", "output_dir: run_alg1")
+(out / "config_run.yaml").write_text(text + "merge: {method: linear}\nselection: {order: descending, rule: global_min}\n")
 print(f"wrote {out}")

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@ namespace uqmerge::pipeline {
 struct ModelEntry {
   std::string name;  // default: the directory's name
   std::filesystem::path path;
+  std::map<std::string, double> parameters;  // merge parameters (weight, density, ...)
 };
 
 struct RunConfig {
@@ -35,6 +37,14 @@ struct RunConfig {
   std::vector<data::DatasetSpec> datasets;
   uint64_t cache_memory_mb = 4096;
   std::filesystem::path cache_dir;  // default output_dir/cache
+  // Algorithm 1 (uqmerge run)
+  std::optional<std::filesystem::path> base_model;
+  std::string merge_method = "linear";
+  std::map<std::string, double> merge_parameters;  // global (normalize, lambda, ...)
+  std::string merge_rescale;                        // density | l1 | none | "" (method default)
+  std::string order = "descending";                 // descending | ascending | given
+  std::string rule = "global_min";                  // global_min | early_stop
+  int patience = 1;
 };
 
 RunConfig load_config(const std::filesystem::path& path);

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Checks an `uqmerge run` (Algorithm 1) output: results.h5's /run group (order by descending
+candidate uncertainty, per-step uncertainties, both selection rules recomputed here), and the
+merged model: transformers loads it unchanged and, for a linear merge of the chosen step, its
+tensors equal the average of the members' (computed here from the candidates' files).
+  check_run.py OUTPUT_DIR CASE_DIR"""
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+out, case = Path(sys.argv[1]), Path(sys.argv[2])
+passed = failed = 0
+
+
+def check(ok, msg):
+    global passed, failed
+    print(("ok   " if ok else "FAIL ") + msg)
+    passed += bool(ok)
+    failed += not ok
+
+
+f = h5py.File(out / "results.h5", "r")
+run = f["run"]
+cand_u = [f["uq"][k].attrs["uq_macro"] for k in sorted(f["uq"])]
+names = [f["uq"][k].attrs["name"] for k in sorted(f["uq"])]
+order = list(run["order"][()])
+check(order == sorted(range(len(cand_u)), key=lambda i: -cand_u[i]), f"order by descending uncertainty {order}")
+steps = run["step_uq_macro"][()]
+check(len(steps) == len(cand_u) and abs(steps[0] - cand_u[order[0]]) < 1e-12, "step 1 reuses the first candidate's value")
+gm = int(np.argmin(steps)) + 1
+check(int(run.attrs["global_min_step"]) == gm, f"global_min = step {gm}")
+check(int(run.attrs["chosen_step"]) == gm, "the chosen step follows rule global_min")
+members = [names[i] for i in order[:gm]]
+merged = load_file(str(out / "merged" / "model.safetensors"))
+if gm > 1:
+    ins = [load_file(str(case / (m.decode() if isinstance(m, bytes) else m) / "model.safetensors")) for m in members]
+    diff = max((merged[k].double() - sum(t[k].double() for t in ins) / len(ins)).abs().max().item() for k in merged)
+    check(diff <= 1e-6, f"merged = mean of the {gm} members (max diff {diff:.2e})")
+from transformers import LlavaForConditionalGeneration  # noqa: E402
+
+model = LlavaForConditionalGeneration.from_pretrained(out / "merged")
+check(model is not None, "transformers loads the merged model unchanged")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
