@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Runs uqmerge on the built-in demo. Installs missing dependencies and builds first.
 #
-# Until the demo world and its model zoo land (issue #7) and the merge driver (issue #5), this
-# runs the largest end-to-end path that exists: it saves tiny LLaVA checkpoints with
-# transformers in every supported layout under runs/demo/, validates each with
-# `uqmerge inspect`, and asks one of them a multiple-choice question about an image with
-# `uqmerge answer` (tokenizer, image preprocessing, vision tower, projector, LLaMA).
+# Until the demo world and its trained model zoo land (issue #7), this runs the whole pipeline
+# on tiny random models under runs/demo/: checkpoints saved by transformers in every supported
+# layout, validated with `uqmerge inspect`; `uqmerge answer` on an image; and Algorithm 1
+# (`uqmerge run` on 2 MPI ranks: uncertainty of two candidates, incremental merge, selection).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
@@ -13,7 +12,7 @@ bash scripts/setup.sh
 cmake -S . -B "$UQMERGE_BUILD" -G Ninja -DUQMERGE_PYTHON="$UQMERGE_VENV/bin/python" >/dev/null
 cmake --build "$UQMERGE_BUILD" -j"$(nproc)" --target uqmerge
 out=runs/demo
-bin=$UQMERGE_BUILD/src/uqmerge
+bin=$(realpath "$UQMERGE_BUILD")/src/uqmerge
 py=$UQMERGE_VENV/bin/python
 mkdir -p "$out"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1
@@ -31,4 +30,7 @@ echo "=== uqmerge answer (a random tiny model: the distribution is meaningless, 
 "$bin" answer --model "$out/answer_model" --image "$out/images/img_1.png" \
   --question "What colour is the circle left of the square?" --hint "The picture shows shapes." \
   --option red --option green --option blue --option purple
-echo "[demo] done: outputs in $out (the full demo, with the model zoo and merging, arrives with issues #5 and #7)"
+"$py" tests/e2e/make_uq_case.py "$out/uq" "$out/answer_model" "$out/images" >/dev/null 2>&1
+echo "=== mpirun -np 2 uqmerge run -c $out/uq/config_run.yaml"
+(cd "$out/uq" && mpirun -np 2 "$bin" run -c config_run.yaml --overwrite)
+echo "[demo] done: outputs in $out; Algorithm 1's merged model and results.h5 in $out/uq/run_alg1 (the trained demo zoo arrives with issue #7)"

@@ -241,6 +241,10 @@ size_t run_merge(const MergeSpec& s, const fs::path& out, bool overwrite) {
     if (!torch::isfinite(outt.to(torch::kFloat32)).all().item<bool>())
       throw_bad_input(n, "merged tensor has NaN/Inf values (an input checkpoint holds non-finite weights, or the parameters overflow the output dtype)");
     writers[shard_of.at(spec.name)]->write(spec.name, outt.data_ptr(), outt.nbytes());
+    // Drop the inputs' pages of this tensor: RSS stays at what one tensor needs, not the sum
+    // of every checkpoint (the page cache keeps them for the next reader).
+    for (const auto& ck : members) ck.view(n).release();
+    if (base) base->view(n).release();
     progress.advance();
   }
   for (auto& w : writers) w->commit();
