@@ -3,6 +3,8 @@
 
 #include <hdf5.h>
 
+#include <functional>
+
 #include "uqmerge/io/atomic_file.hpp"
 #include "uqmerge/util/error.hpp"
 
@@ -63,23 +65,27 @@ void H5Writer::attr(const std::string& path, const std::string& name, const std:
   H5Oclose(obj);
 }
 
-void H5Writer::attr(const std::string& path, const std::string& name, double value) {
-  const hid_t obj = open_object(path);
+namespace {
+// One scalar attribute of a fixed HDF5 type (file and memory representation).
+void scalar_attr(int64_t obj, const std::string& name, hid_t file_type, hid_t mem_type, const void* value,
+                 const std::function<int64_t(int64_t, const std::string&)>& check) {
   const hid_t space = H5Screate(H5S_SCALAR);
-  const hid_t a = CHECK_H5(H5Acreate2(obj, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT), "attribute " + name);
-  CHECK_H5(H5Awrite(a, H5T_NATIVE_DOUBLE, &value), "write " + name);
+  const hid_t a = check(H5Acreate2(obj, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), "attribute " + name);
+  check(H5Awrite(a, mem_type, value), "write " + name);
   H5Aclose(a);
   H5Sclose(space);
+}
+}  // namespace
+
+void H5Writer::attr(const std::string& path, const std::string& name, double value) {
+  const hid_t obj = open_object(path);
+  scalar_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, [&](int64_t r, const std::string& w) { return CHECK_H5(r, w); });
   H5Oclose(obj);
 }
 
 void H5Writer::attr(const std::string& path, const std::string& name, int64_t value) {
   const hid_t obj = open_object(path);
-  const hid_t space = H5Screate(H5S_SCALAR);
-  const hid_t a = CHECK_H5(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT), "attribute " + name);
-  CHECK_H5(H5Awrite(a, H5T_NATIVE_INT64, &value), "write " + name);
-  H5Aclose(a);
-  H5Sclose(space);
+  scalar_attr(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, [&](int64_t r, const std::string& w) { return CHECK_H5(r, w); });
   H5Oclose(obj);
 }
 
