@@ -49,4 +49,9 @@ struct RunArgs {
 };
 int cmd_run(const RunArgs& args);  // needs an active MpiRuntime
 
+struct EvalArgs {
+  std::string config;
+};
+int cmd_eval(const EvalArgs& args);  // needs an active MpiRuntime
+
 }  // namespace uqmerge::app

@@ -25,8 +25,6 @@ struct Planned {
   const char* issue;
 };
 constexpr Planned kPlanned[] = {
-    {"eval", "accuracy of models on labelled multiple-choice datasets (-c CONFIG)",
-     "#4/#5 (datasets, accuracy-guided baseline)"},
     {"zoo", "build the built-in demo world and its model zoo", "#7 (built-in demo)"},
 };
 
@@ -84,6 +82,12 @@ int main(int argc, char** argv) {
   run->add_flag("--overwrite", run_args.overwrite, "replace OUTPUT_DIR/merged from an earlier run");
   run->add_flag("--save-all-steps", run_args.save_all_steps, "keep every step's merged model under OUTPUT_DIR/work");
 
+  app::EvalArgs eval_args;
+  CLI::App* eval = app.add_subcommand(
+      "eval", "Accuracy of each candidate on labelled multiple-choice data (unperturbed input, argmax over the "
+              "row's option letters); rank 0 writes OUTPUT_DIR/eval.h5.");
+  eval->add_option("-c,--config", eval_args.config, "YAML config (docs/config.md; the uq section's datasets)")->required();
+
   app::MergeArgs merge_args;
   CLI::App* merge = app.add_subcommand(
       "merge", "Merge checkpoints from a mergekit YAML (linear, task_arithmetic, ties, dare_linear, dare_ties, "
@@ -112,8 +116,9 @@ int main(int argc, char** argv) {
   std::optional<dist::MpiRuntime> mpi;
   try {
     log::init(0, 1);  // MpiRuntime re-initialises the log with the rank
-    if (uq->parsed() || run->parsed()) {
+    if (uq->parsed() || run->parsed() || eval->parsed()) {
       mpi.emplace(&argc, &argv);
+      if (eval->parsed()) return app::cmd_eval(eval_args);
       return uq->parsed() ? app::cmd_uq(uq_args) : app::cmd_run(run_args);
     }
     if (inspect->parsed()) return app::cmd_inspect(inspect_args);

@@ -53,6 +53,10 @@ uq:
     - {{name: Shapes, path: data.tsv, pad_options_to: 4}}
     - {{name: Sub, path: data.tsv, limit: 4}}
 """)
+# Accuracy: the same candidates on the unpadded dataset (its options are known to the checker).
+text = (out / "config_np1.yaml").read_text().replace("output_dir: run_np1", "output_dir: run_eval")
+text = text.replace("    - {name: Sub, path: data.tsv, limit: 4}\n", "    - {name: Plain, path: data.tsv}\n")
+(out / "config_eval.yaml").write_text(text)
 # Algorithm 1 on the two candidates (linear merge, plain average).
 text = (out / "config_np2.yaml").read_text().replace("output_dir: run_np2", "output_dir: run_alg1")
 (out / "config_run.yaml").write_text(text + "merge: {method: linear}\nselection: {order: descending, rule: global_min}\n")
