@@ -13,6 +13,7 @@
 
 #include "commands.hpp"
 #include "run_common.hpp"
+#include "uqmerge/io/atomic_file.hpp"
 #include "uqmerge/merge/job.hpp"
 #include "uqmerge/merge/method.hpp"
 #include "uqmerge/pipeline/selection.hpp"
@@ -111,6 +112,20 @@ int cmd_run(const RunArgs& a) {
     if (run.chosen == 1) copy_model_dir(cfg.models[run.order[0]].path, merged_dir);
     else merge::run_merge(step_spec(cfg, run.order, run.chosen), merged_dir, /*overwrite=*/true);
     if (!a.save_all_steps) fs::remove_all(scratch);
+    // Model card: what was merged, in which order, and the numbers behind the choice.
+    std::string card = fmt::format("# Merged with uqmerge (UQ-Merge, Algorithm 1)\n\nmethod: `{}`; selection: `{}` "
+                                   "(global_min -> step {}, early_stop(patience {}) -> step {}); chosen: step {}\n\n",
+                                   cfg.merge_method, cfg.rule, run.global_min, cfg.patience, run.early_stop, run.chosen);
+    card += "## Members (in merge order)\n\n| step | candidate | path | uncertainty |\n|---|---|---|---|\n";
+    for (size_t k = 0; k < run.order.size(); ++k) {
+      const size_t i = run.order[k];
+      card += fmt::format("| {} | {}{} | `{}` | {:.6f} |\n", k + 1, cfg.models[i].name, k < run.chosen ? "" : " (not merged)",
+                          cfg.models[i].path.string(), u[i]);
+    }
+    card += "\n## Uncertainty of the merge of the first t candidates\n\n| t | uncertainty |\n|---|---|\n";
+    for (size_t t = 0; t < step_u.size(); ++t) card += fmt::format("| {} | {:.6f} |\n", t + 1, step_u[t]);
+    card += "\nEvery number, per dataset and per sample, is in results.h5 beside this directory.\n";
+    write_file_atomic(merged_dir / "README.md", card);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_results(cfg, "run", results, paths, prep.towers, comm->size(), seconds, &run);
     fmt::print("order:");

@@ -40,6 +40,9 @@ if gm > 1:
     ins = [load_file(str(case / (m.decode() if isinstance(m, bytes) else m) / "model.safetensors")) for m in members]
     diff = max((merged[k].double() - sum(t[k].double() for t in ins) / len(ins)).abs().max().item() for k in merged)
     check(diff <= 1e-6, f"merged = mean of the {gm} members (max diff {diff:.2e})")
+card = (out / "merged" / "README.md").read_text()
+check(all((n.decode() if isinstance(n, bytes) else n) in card for n in names) and f"{cand_u[order[0]]:.6f}" in card
+      and f"chosen: step {gm}" in card, "the model card lists members, their uncertainties and the chosen step")
 from transformers import LlavaForConditionalGeneration  # noqa: E402
 
 model = LlavaForConditionalGeneration.from_pretrained(out / "merged")
