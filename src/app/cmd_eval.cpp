@@ -41,10 +41,8 @@ int cmd_eval(const EvalArgs& a) {
     fmt::print(" {:>10}\n", "average");
   }
   for (size_t m = 0; m < prep.checkpoints.size(); ++m) {
-    const auto model = model::LlavaModel::load(prep.checkpoints[m], {cfg.dtype, cfg.threads});
-    const auto tok = model::Tokenizer::load(cfg.models[m].path);
-    const uq::ModelResult r = uq::evaluate_model(cfg.models[m].name, *model, *tok, image_style(prep.checkpoints[m]),
-                                                 prep.towers[m], prep.datasets, clean, cache, *comm);
+    const uq::ModelResult r =
+        evaluate_checkpoint(cfg.models[m].name, prep.checkpoints[m], prep.towers[m], cfg, prep.datasets, clean, cache, *comm);
     if (!h5) continue;
     const std::string g = fmt::format("/eval/model_{:03}", m);
     h5->group(g);

@@ -70,10 +70,8 @@ int cmd_run(const RunArgs& a) {
   std::vector<std::string> paths;
   std::vector<double> u;
   for (size_t m = 0; m < prep.checkpoints.size(); ++m) {
-    const auto model = model::LlavaModel::load(prep.checkpoints[m], {cfg.dtype, cfg.threads});
-    const auto tok = model::Tokenizer::load(cfg.models[m].path);
-    results.push_back(uq::evaluate_model(cfg.models[m].name, *model, *tok, image_style(prep.checkpoints[m]), prep.towers[m],
-                                         prep.datasets, cfg.uq, cache, *comm));
+    results.push_back(evaluate_checkpoint(cfg.models[m].name, prep.checkpoints[m], prep.towers[m], cfg, prep.datasets, cfg.uq,
+                                          cache, *comm));
     paths.push_back(cfg.models[m].path.string());
     u.push_back(results.back().overall.macro);
     log::info("candidate {}: uncertainty {:.6f}", cfg.models[m].name, u.back());
@@ -92,10 +90,8 @@ int cmd_run(const RunArgs& a) {
     Checkpoint::Options copts;
     copts.vision_tower_dir = cfg.vision_tower;
     const Checkpoint ck = Checkpoint::open(dir, copts);
-    const auto model = model::LlavaModel::load(ck, {cfg.dtype, cfg.threads});
-    const auto tok = model::Tokenizer::load(dir);
-    run.steps.push_back(uq::evaluate_model(fmt::format("step_{:03}", t), *model, *tok, image_style(ck),
-                                           uq::vision_tower_hash(ck), prep.datasets, cfg.uq, cache, *comm));
+    run.steps.push_back(evaluate_checkpoint(fmt::format("step_{:03}", t), ck, uq::vision_tower_hash(ck), cfg, prep.datasets,
+                                            cfg.uq, cache, *comm));
     log::info("step {} ({} models): uncertainty {:.6f}", t, t, run.steps.back().overall.macro);
     comm->barrier();
     if (comm->rank() == 0 && !a.save_all_steps) fs::remove_all(dir);

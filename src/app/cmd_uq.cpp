@@ -36,9 +36,7 @@ int cmd_uq(const UqArgs& a) {
   std::vector<uq::ModelResult> results;
   std::vector<std::string> paths;
   for (size_t m = 0; m < cks.size(); ++m) {
-    const auto model = model::LlavaModel::load(cks[m], {cfg.dtype, cfg.threads});
-    const auto tok = model::Tokenizer::load(cfg.models[m].path);
-    results.push_back(uq::evaluate_model(cfg.models[m].name, *model, *tok, image_style(cks[m]), towers[m], datasets, cfg.uq, cache, *comm));
+    results.push_back(evaluate_checkpoint(cfg.models[m].name, cks[m], towers[m], cfg, datasets, cfg.uq, cache, *comm));
     paths.push_back(cfg.models[m].path.string());
     const auto& r = results.back();
     log::info("{}: uncertainty {:.6f} (macro over {} datasets), {} evaluations, {} vision passes, {:.1f} s", r.model,

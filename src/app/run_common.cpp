@@ -45,6 +45,14 @@ model::ImageStyle image_style(const Checkpoint& ck) {
   return ck.config().arch == Architecture::LlavaOriginal ? model::ImageStyle::SplitChunks : model::ImageStyle::SpecialToken;
 }
 
+uq::ModelResult evaluate_checkpoint(const std::string& name, const Checkpoint& ck, uint64_t tower,
+                                    const pipeline::RunConfig& cfg, const std::vector<data::Dataset>& datasets,
+                                    const uq::UqOptions& opts, uq::VisionCache& cache, dist::Communicator& comm) {
+  const auto model = model::LlavaModel::load(ck, {cfg.dtype, cfg.threads});
+  const auto tok = model::Tokenizer::load(ck.dir());
+  return uq::evaluate_model(name, *model, *tok, image_style(ck), tower, datasets, opts, cache, comm);
+}
+
 namespace {
 std::string now_iso() {
   const std::time_t t = std::time(nullptr);

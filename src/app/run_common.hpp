@@ -21,6 +21,12 @@ Prepared prepare(const pipeline::RunConfig& cfg);
 
 model::ImageStyle image_style(const Checkpoint& ck);
 
+// Loads a checkpoint (and the tokenizer beside it) and measures its uncertainty on every
+// dataset: the one path candidates, merge steps and accuracy runs go through.
+uq::ModelResult evaluate_checkpoint(const std::string& name, const Checkpoint& ck, uint64_t tower,
+                                    const pipeline::RunConfig& cfg, const std::vector<data::Dataset>& datasets,
+                                    const uq::UqOptions& opts, uq::VisionCache& cache, dist::Communicator& comm);
+
 // Algorithm 1's record: order, per-step results, selections.
 struct RunRecord {
   std::vector<size_t> order;               // candidate indices, merge order
