@@ -70,9 +70,7 @@ int cmd_inspect(const InspectArgs& a) {
   if (a.list_tensors)
     for (const auto& n : ck.names()) {
       const TensorInfo& ti = ck.info(n);
-      std::string shape;
-      for (size_t i = 0; i < ti.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(ti.shape[i]);
-      fmt::print("  {:<60} {:<5} [{}]\n", ck.source_name(n), dtype_name(ti.dtype), shape);
+      fmt::print("  {:<60} {:<5} {}\n", ck.source_name(n), dtype_name(ti.dtype), shape_string(ti.shape));
     }
   size_t errors = 0, warnings = 0;
   for (const auto& p : ck.problems()) (p.severity == Problem::Severity::Error ? errors : warnings)++;

@@ -62,12 +62,6 @@ bool ends_with(const std::string& s, const std::string& p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
 }
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 }  // namespace
 
 std::optional<std::string> to_canonical(NameScheme s, const std::string& src) {
@@ -279,7 +273,7 @@ Checkpoint Checkpoint::open(const fs::path& dir, const Options& opts) {
     if (it == ck.entries_.end()) {
       ck.problems_.push_back({e.required ? Problem::Severity::Error : Problem::Severity::Warning,
                               dir.string(),
-                              "missing tensor '" + src + "' (expected " + shape_str(e.shape) + ")" +
+                              "missing tensor '" + src + "' (expected " + shape_string(e.shape) + ")" +
                                   (e.required ? "" : "; not used by LLaVA")});
       continue;
     }
@@ -287,8 +281,8 @@ Checkpoint Checkpoint::open(const fs::path& dir, const Options& opts) {
     const std::string file = ck.file_of(e.name).path().string();
     if (ti.shape != e.shape)
       ck.problems_.push_back({Problem::Severity::Error, file,
-                              "tensor '" + it->second.source + "' has shape " + shape_str(ti.shape) +
-                                  ", config.json implies " + shape_str(e.shape) +
+                              "tensor '" + it->second.source + "' has shape " + shape_string(ti.shape) +
+                                  ", config.json implies " + shape_string(e.shape) +
                                   ": the checkpoint does not match its config"});
     if (!is_floating(ti.dtype))
       ck.problems_.push_back({Problem::Severity::Error, file,

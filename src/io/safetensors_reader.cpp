@@ -14,6 +14,12 @@ namespace uqmerge {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 int64_t TensorInfo::numel() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -21,12 +27,6 @@ int64_t TensorInfo::numel() const {
 }
 
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 uint64_t read_u64_le(const std::byte* p) {
   uint64_t v = 0;
@@ -260,7 +260,7 @@ SafetensorsHeader parse_safetensors_header(const std::byte* bytes, size_t availa
       throw_bad_input(where, tw + ": data_offsets begin " + std::to_string(t.begin) + " > end " +
                                  std::to_string(t.end));
     if (huge || bytes_needed != t.end - t.begin)
-      throw_bad_input(where, tw + ": shape " + shape_str(t.shape) + " of " + std::string(dtype_name(t.dtype)) +
+      throw_bad_input(where, tw + ": shape " + shape_string(t.shape) + " of " + std::string(dtype_name(t.dtype)) +
                                  " needs " +
                                  (huge ? std::string("more than 2^64") : std::to_string(static_cast<uint64_t>(bytes_needed))) +
                                  " bytes but data_offsets span " + std::to_string(t.end - t.begin));

@@ -7,8 +7,7 @@
 
 namespace uqmerge {
 
-namespace {
-c10::ScalarType scalar_type(DType t) {
+c10::ScalarType torch_scalar_type(DType t) {
   switch (t) {
     case DType::F64: return torch::kFloat64;
     case DType::F32: return torch::kFloat32;
@@ -23,10 +22,9 @@ c10::ScalarType scalar_type(DType t) {
   }
   throw_internal("torch_view", "unknown dtype");
 }
-}  // namespace
 
 at::Tensor to_torch(const TensorView& view, bool* copied) {
-  const auto opts = torch::TensorOptions().dtype(scalar_type(view.dtype())).device(torch::kCPU);
+  const auto opts = torch::TensorOptions().dtype(torch_scalar_type(view.dtype())).device(torch::kCPU);
   if (copied) *copied = !view.aligned();
   if (!view.aligned()) {
     at::Tensor t = torch::empty(view.shape(), opts);

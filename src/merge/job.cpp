@@ -40,17 +40,6 @@ fs::path resolve(const fs::path& base, const std::string& p) {
   return x.is_relative() ? base / x : x;
 }
 
-at::ScalarType torch_type(DType d) {
-  switch (d) {
-    case DType::F32: return torch::kFloat32;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::F16: return torch::kFloat16;
-    case DType::F64: return torch::kFloat64;
-    default: break;
-  }
-  throw_bad_input("dtype", std::string(dtype_name(d)) + " is not a float dtype");
-}
-
 }  // namespace
 
 MergeSpec load_merge_yaml(const fs::path& path) {
@@ -156,16 +145,11 @@ size_t run_merge(const MergeSpec& s, const fs::path& out, bool overwrite) {
     for (const auto& n : ref.names())
       if (ref.weights().contains(ref.source_name(n))) {
         if (!ck.has(n)) throw_bad_input(ck.dir().string(), "missing tensor '" + ck.source_name(n) + "' that " + ref.dir().string() + " has");
-        if (ck.info(n).shape != ref.info(n).shape) {
-          auto str = [](const std::vector<int64_t>& v) {
-            std::string r = "[";
-            for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + std::to_string(v[i]);
-            return r + "]";
-          };
-          throw_bad_input(ck.file_of(n).path().string(), "tensor '" + ck.source_name(n) + "' has shape " + str(ck.info(n).shape) +
-                                                             " but " + str(ref.info(n).shape) + " in " + ref.file_of(n).path().string() +
+        if (ck.info(n).shape != ref.info(n).shape)
+          throw_bad_input(ck.file_of(n).path().string(), "tensor '" + ck.source_name(n) + "' has shape " +
+                                                             shape_string(ck.info(n).shape) + " but " + shape_string(ref.info(n).shape) +
+                                                             " in " + ref.file_of(n).path().string() +
                                                              ": the checkpoints are not the same architecture");
-        }
       }
   }
   // Parameters per tensor (no gradients yet: the same for every tensor).
@@ -237,7 +221,7 @@ size_t run_merge(const MergeSpec& s, const fs::path& out, bool overwrite) {
       result = m.merge(g, p, s.seed);
     }
     const TensorSpec& spec = specs[t];
-    const at::Tensor outt = result.to(torch_type(spec.dtype)).contiguous();
+    const at::Tensor outt = result.to(torch_scalar_type(spec.dtype)).contiguous();
     if (!torch::isfinite(outt.to(torch::kFloat32)).all().item<bool>())
       throw_bad_input(n, "merged tensor has NaN/Inf values (an input checkpoint holds non-finite weights, or the parameters overflow the output dtype)");
     writers[shard_of.at(spec.name)]->write(spec.name, outt.data_ptr(), outt.nbytes());

@@ -13,14 +13,9 @@ namespace uqmerge::model {
 namespace detail {
 
 at::ScalarType scalar_type(DType d) {
-  switch (d) {
-    case DType::F32: return at::kFloat;
-    case DType::BF16: return at::kBFloat16;
-    case DType::F16: return at::kHalf;
-    case DType::F64: return at::kDouble;
-    default: break;
-  }
-  throw_bad_input("dtype", std::string(dtype_name(d)) + " is not a compute dtype (float32, bfloat16, float16)");
+  if (!is_floating(d))
+    throw_bad_input("dtype", std::string(dtype_name(d)) + " is not a compute dtype (float32, bfloat16, float16)");
+  return torch_scalar_type(d);
 }
 
 WeightStore::WeightStore(const Checkpoint& ck, at::ScalarType dtype) {

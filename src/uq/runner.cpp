@@ -64,8 +64,10 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
   const size_t feat_bytes = static_cast<size_t>(P * Hv) * at::elementSize(dt);
 
   uint64_t total_pairs = 0;
-  for (const auto& ds : datasets) total_pairs += dist::block_range(ds.size() * J, comm.rank(), comm.size()).second -
-                                                 dist::block_range(ds.size() * J, comm.rank(), comm.size()).first;
+  for (const auto& ds : datasets) {
+    const auto [b, e] = dist::block_range(ds.size() * J, comm.rank(), comm.size());
+    total_pairs += e - b;
+  }
   Progress progress("uq " + name, total_pairs, "evals");
   for (const auto& ds : datasets) {
     const uint64_t did = perturb::dataset_id(ds.name());

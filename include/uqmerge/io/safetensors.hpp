@@ -24,6 +24,9 @@ namespace uqmerge {
 
 constexpr uint64_t kSafetensorsMaxHeader = 100'000'000;  // as the reference implementation
 
+// "[a, b, c]" — how every message in the project writes a shape.
+std::string shape_string(const std::vector<int64_t>& shape);
+
 struct TensorInfo {
   std::string name;
   DType dtype = DType::F32;

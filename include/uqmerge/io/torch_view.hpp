@@ -3,6 +3,8 @@
 // already include torch call it.
 #pragma once
 
+#include <c10/core/ScalarType.h>
+
 #include "uqmerge/io/safetensors.hpp"
 
 namespace at {
@@ -15,5 +17,8 @@ namespace uqmerge {
 // is mapped read-only: writing to the tensor crashes, clone() first. A view whose address is
 // not aligned for its dtype is copied into an owned tensor instead (`copied` says so).
 at::Tensor to_torch(const TensorView& view, bool* copied = nullptr);
+
+// The torch element type of a safetensors dtype.
+c10::ScalarType torch_scalar_type(DType t);
 
 }  // namespace uqmerge
