@@ -9,6 +9,7 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(SentencePiece REQUIRED IMPORTED_TARGET sentencepiece)
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
 find_package(HDF5 REQUIRED COMPONENTS C)
+find_package(Boost 1.74 REQUIRED COMPONENTS serialization)
 find_package(yaml-cpp REQUIRED)
 
 # ---- CUDA + NCCL (compiled and linked whenever found; run only where a GPU exists) ---------

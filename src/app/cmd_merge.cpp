@@ -8,9 +8,10 @@
 namespace uqmerge::app {
 
 int cmd_merge(const MergeArgs& a) {
+  auto comm = dist::make_mpi_communicator();
   const merge::MergeSpec spec = merge::load_merge_yaml(a.config);
-  const size_t n = merge::run_merge(spec, a.out, a.overwrite);
-  fmt::print("merged {} tensors with {} into {}\n", n, spec.method, a.out);
+  const size_t n = merge::run_merge(spec, a.out, a.overwrite, *comm);
+  if (comm->rank() == 0) fmt::print("merged {} tensors with {} into {} ({} rank(s))\n", n, spec.method, a.out, comm->size());
   return kExitOk;
 }
 

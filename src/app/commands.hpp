@@ -46,6 +46,7 @@ struct RunArgs {
   std::string config;
   bool overwrite = false;
   bool save_all_steps = false;
+  bool restart = false;
 };
 int cmd_run(const RunArgs& args);  // needs an active MpiRuntime
 

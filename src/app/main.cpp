@@ -80,7 +80,10 @@ int main(int argc, char** argv) {
              "the merge with the lowest uncertainty written to OUTPUT_DIR/merged, every number to results.h5.");
   run->add_option("-c,--config", run_args.config, "YAML config (docs/config.md)")->required();
   run->add_flag("--overwrite", run_args.overwrite, "replace OUTPUT_DIR/merged from an earlier run");
-  run->add_flag("--save-all-steps", run_args.save_all_steps, "keep every step's merged model under OUTPUT_DIR/work");
+  run->add_flag("--save-all-steps", run_args.save_all_steps, "also write every step's merged model to OUTPUT_DIR/steps");
+  run->add_flag("--restart", run_args.restart,
+                "ignore OUTPUT_DIR/state.uqs and start over (by default a rerun resumes from it; SIGTERM/SIGUSR1 stop at "
+                "the next evaluation with exit code 75)");
 
   app::EvalArgs eval_args;
   CLI::App* eval = app.add_subcommand(
@@ -116,13 +119,13 @@ int main(int argc, char** argv) {
   std::optional<dist::MpiRuntime> mpi;
   try {
     log::init(0, 1);  // MpiRuntime re-initialises the log with the rank
-    if (uq->parsed() || run->parsed() || eval->parsed()) {
+    if (uq->parsed() || run->parsed() || eval->parsed() || merge->parsed()) {
       mpi.emplace(&argc, &argv);
       if (eval->parsed()) return app::cmd_eval(eval_args);
+      if (merge->parsed()) return app::cmd_merge(merge_args);
       return uq->parsed() ? app::cmd_uq(uq_args) : app::cmd_run(run_args);
     }
     if (inspect->parsed()) return app::cmd_inspect(inspect_args);
-    if (merge->parsed()) return app::cmd_merge(merge_args);
     if (answer->parsed()) return app::cmd_answer(answer_args);
     for (const auto& p : kPlanned)
       if (app.got_subcommand(p.name))

@@ -47,10 +47,54 @@ model::ImageStyle image_style(const Checkpoint& ck) {
 
 uq::ModelResult evaluate_checkpoint(const std::string& name, const Checkpoint& ck, uint64_t tower,
                                     const pipeline::RunConfig& cfg, const std::vector<data::Dataset>& datasets,
-                                    const uq::UqOptions& opts, uq::VisionCache& cache, dist::Communicator& comm) {
-  const auto model = model::LlavaModel::load(ck, {cfg.dtype, cfg.threads});
+                                    const uq::UqOptions& opts, uq::VisionCache& cache, dist::Communicator& comm,
+                                    const std::map<std::string, at::Tensor>* replace) {
+  const auto model = model::LlavaModel::load(ck, {cfg.dtype, cfg.threads, replace});
   const auto tok = model::Tokenizer::load(ck.dir());
   return uq::evaluate_model(name, *model, *tok, image_style(ck), tower, datasets, opts, cache, comm);
+}
+
+uq::UqOptions clean_options(const uq::UqOptions& opts) {
+  uq::UqOptions clean = opts;
+  clean.plan.perturbations = 1;
+  clean.plan.text = perturb::TextMode::None;
+  clean.plan.attention_dropout = 0.0;
+  clean.plan.image = false;
+  return clean;
+}
+
+void require_labelled(const std::vector<data::Dataset>& datasets) {
+  for (const auto& ds : datasets) {
+    size_t labelled = 0;
+    for (size_t i = 0; i < ds.size(); ++i) labelled += ds.row(i).answer >= 0;
+    if (!labelled) throw_bad_input(ds.spec().path.string(), "no row has an 'answer': accuracy needs labelled data");
+  }
+}
+
+Accuracy accuracy(const std::vector<data::Dataset>& datasets, const uq::ModelResult& r) {
+  Accuracy a;
+  for (size_t d = 0; d < datasets.size(); ++d) {
+    const auto& ds = datasets[d];
+    const int64_t K = r.datasets[d].options;
+    std::vector<int64_t> pred;
+    int64_t correct = 0, labelled = 0;
+    for (size_t i = 0; i < ds.size(); ++i) {
+      const int64_t n = static_cast<int64_t>(ds.question(i).options.size());
+      const double* p = &r.datasets[d].p_mean[i * static_cast<size_t>(K)];
+      const int64_t best = std::max_element(p, p + n) - p;
+      pred.push_back(best);
+      if (ds.row(i).answer >= 0) {
+        ++labelled;
+        correct += best == ds.row(i).answer;
+      }
+    }
+    a.percent.push_back(100.0 * static_cast<double>(correct) / static_cast<double>(labelled));
+    a.correct.push_back(correct);
+    a.labelled.push_back(labelled);
+    a.predicted.push_back(std::move(pred));
+    a.macro += a.percent.back() / static_cast<double>(datasets.size());
+  }
+  return a;
 }
 
 namespace {
@@ -162,12 +206,52 @@ void write_results(const pipeline::RunConfig& cfg, const std::string& command, c
       std::vector<int64_t> members(run->order.begin(), run->order.begin() + static_cast<std::ptrdiff_t>(t + 1));
       h5.dataset(sg + "/members", members);
       h5.attr(sg, "seconds", run->steps[t].seconds);
+      h5.attr(sg, "merge_seconds", t < run->step_merge_seconds.size() ? run->step_merge_seconds[t] : 0.0);
       h5.attr(sg, "vision_passes", static_cast<int64_t>(run->steps[t].vision_passes));
       for (const auto& d : run->steps[t].datasets) {
         std::vector<double> u;
         for (const auto& x : d.uq.samples) u.push_back(x.uq);
         h5.dataset(sg + "/" + d.name + "_uq", u, {static_cast<uint64_t>(u.size())});
       }
+    }
+  }
+  if (run && !run->baselines.empty()) {
+    h5.group("/baselines");
+    for (const auto& b : run->baselines) {
+      const std::string g = "/baselines/" + b.name;
+      h5.group(g);
+      for (const auto& [k, v] : b.attrs) h5.attr(g, k, v);
+      const uint64_t n = b.sets.size(), k = n ? b.sets[0].size() : 0;
+      bool rect = true;
+      for (const auto& s : b.sets) rect = rect && s.size() == k;
+      if (rect) {
+        std::vector<int64_t> flat;
+        for (const auto& s : b.sets) flat.insert(flat.end(), s.begin(), s.end());
+        h5.dataset(g + "/members", flat, {n, k});
+      }
+      h5.dataset(g + "/uq_macro", b.uq, {n});
+      if (!b.acc.empty()) h5.dataset(g + "/accuracy_macro", b.acc, {n});
+      if (!b.order.empty()) h5.dataset(g + "/order", std::vector<int64_t>(b.order.begin(), b.order.end()));
+      if (!b.curve.empty()) h5.dataset(g + "/curve", b.curve, {static_cast<uint64_t>(b.curve.size())});
+    }
+  }
+  if (run && !run->candidate_acc.empty()) {
+    const std::string g = "/accuracy";
+    h5.group(g);
+    std::string names;
+    for (const auto& n : run->eval_names) names += (names.empty() ? "" : ",") + n;
+    h5.attr(g, "datasets", names);
+    const uint64_t M = run->candidate_acc.size(), D = run->eval_names.size();
+    std::vector<double> flat, macro;
+    for (const auto& a : run->candidate_acc) {
+      flat.insert(flat.end(), a.percent.begin(), a.percent.end());
+      macro.push_back(a.macro);
+    }
+    h5.dataset(g + "/candidates", flat, {M, D});
+    h5.dataset(g + "/candidates_macro", macro, {M});
+    if (run->chosen_acc) {
+      h5.dataset(g + "/chosen", run->chosen_acc->percent, {D});
+      h5.attr(g, "chosen_macro", run->chosen_acc->macro);
     }
   }
   h5.group("/timing");

@@ -99,9 +99,11 @@ void H5Writer::dataset(const std::string& path, const std::vector<double>& data,
   H5Sclose(space);
 }
 
-void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data) {
-  const hsize_t n = data.size();
-  const hid_t space = H5Screate_simple(1, &n, nullptr);
+void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data) { dataset(path, data, {data.size()}); }
+
+void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data, const std::vector<uint64_t>& dims) {
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  const hid_t space = H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr);
   const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                             "dataset " + path);
   if (!data.empty()) CHECK_H5(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write " + path);

@@ -1,20 +1,14 @@
 // `uqmerge merge` (see include/uqmerge/merge/job.hpp).
 #include "uqmerge/merge/job.hpp"
 
-#include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <set>
 
-#include "uqmerge/io/atomic_file.hpp"
 #include "uqmerge/io/checkpoint.hpp"
-#include "uqmerge/io/torch_view.hpp"
+#include "uqmerge/merge/engine.hpp"
 #include "uqmerge/merge/method.hpp"
 #include "uqmerge/util/error.hpp"
-#include "uqmerge/util/log.hpp"
-#include "uqmerge/util/progress.hpp"
 
 namespace uqmerge::merge {
 
@@ -121,11 +115,8 @@ MergeSpec load_merge_yaml(const fs::path& path) {
   return s;
 }
 
-size_t run_merge(const MergeSpec& s, const fs::path& out, bool overwrite) {
-  torch::NoGradGuard ng;
-  const Method& m = find_method(s.method);
-  if (fs::exists(out) && !overwrite)
-    throw_bad_input(out.string(), "output directory exists (pass --overwrite to replace it)");
+size_t run_merge(const MergeSpec& s, const fs::path& out, bool overwrite, dist::Communicator& comm) {
+  if (fs::exists(out) && !overwrite) throw_bad_input(out.string(), "output directory exists (pass --overwrite to replace it)");
   std::vector<Checkpoint> members;
   for (const auto& mem : s.models) {
     members.push_back(Checkpoint::open(mem.path));
@@ -136,130 +127,30 @@ size_t run_merge(const MergeSpec& s, const fs::path& out, bool overwrite) {
     base = Checkpoint::open(*s.base_model);
     base->require_valid();
   }
-  const Checkpoint& ref = base ? *base : members[0];
-  // Same architecture and shapes everywhere.
-  for (const auto& ck : members) {
-    if (ck.config().arch != ref.config().arch)
-      throw_bad_input(ck.dir().string(), std::string("architecture ") + std::string(architecture_name(ck.config().arch)) +
-                                             " differs from " + ref.dir().string() + "'s " + std::string(architecture_name(ref.config().arch)));
-    for (const auto& n : ref.names())
-      if (ref.weights().contains(ref.source_name(n))) {
-        if (!ck.has(n)) throw_bad_input(ck.dir().string(), "missing tensor '" + ck.source_name(n) + "' that " + ref.dir().string() + " has");
-        if (ck.info(n).shape != ref.info(n).shape)
-          throw_bad_input(ck.file_of(n).path().string(), "tensor '" + ck.source_name(n) + "' has shape " +
-                                                             shape_string(ck.info(n).shape) + " but " + shape_string(ref.info(n).shape) +
-                                                             " in " + ref.file_of(n).path().string() +
-                                                             ": the checkpoints are not the same architecture");
-      }
+  std::vector<const Checkpoint*> cands;
+  std::vector<std::map<std::string, double>> params;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < members.size(); ++i) {
+    cands.push_back(&members[i]);
+    params.push_back(s.models[i].params);
+    order.push_back(i);
   }
-  // Parameters per tensor (no gradients yet: the same for every tensor).
-  Params p;
-  p.normalize = s.global.count("normalize") ? s.global.at("normalize") != 0 : m.default_normalize();
-  p.lambda = s.global.count("lambda") ? s.global.at("lambda") : 1.0;
-  p.filter_wise = s.global.count("filter_wise") && s.global.at("filter_wise") != 0;
-  p.rescale = s.rescale.empty() ? m.default_rescale() : s.rescale == "density" ? Rescale::Density : s.rescale == "l1" ? Rescale::L1 : Rescale::None;
-  for (const auto& spec : m.params()) {
-    if (!spec.per_model) continue;
-    std::vector<double>* dst = spec.name == "weight" ? &p.weight : spec.name == "density" ? &p.density
-                             : spec.name == "gamma" ? &p.gamma : spec.name == "epsilon" ? &p.epsilon : nullptr;
-    if (!dst) continue;
-    for (size_t i = 0; i < s.models.size(); ++i) {
-      const auto& mp = s.models[i].params;
-      if (mp.count(spec.name)) dst->push_back(mp.at(spec.name));
-      else if (s.global.count(spec.name)) dst->push_back(s.global.at(spec.name));
-      else if (spec.default_value) dst->push_back(*spec.default_value);
-      else throw_bad_input(s.source.string(), "models[" + std::to_string(i) + "]: parameter '" + spec.name + "' is required by " + s.method);
-    }
-  }
-  // Output tensors: the reference's own files (an original-layout CLIP directory stays separate).
-  std::vector<std::string> names;
-  std::vector<TensorSpec> specs;
-  for (const auto& n : ref.names()) {
-    const std::string src = ref.source_name(n);
-    if (!ref.weights().contains(src)) continue;
-    names.push_back(n);
-    specs.push_back({src, s.out_dtype ? *s.out_dtype : ref.info(n).dtype, ref.info(n).shape});
-  }
-  const fs::path tmp = fs::path(out.string() + ".tmp." + std::to_string(::getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  struct Cleanup {
-    fs::path p;
-    bool keep = false;
-    ~Cleanup() {
-      if (!keep) fs::remove_all(p);
-    }
-  } cleanup{tmp};
-  const ShardPlan plan = plan_shards(specs, s.shard_bytes);
-  std::map<std::string, size_t> shard_of;
-  std::vector<std::unique_ptr<SafetensorsWriter>> writers;
-  for (size_t k = 0; k < plan.shards.size(); ++k) {
-    writers.push_back(std::make_unique<SafetensorsWriter>(tmp / plan.shards[k].filename, plan.shards[k].tensors,
-                                                          Metadata{{"format", "pt"}}));
-    for (const auto& t : plan.shards[k].tensors) shard_of[t.name] = k;
-  }
-  Progress progress("merge", names.size(), "tensors");
-  for (size_t t = 0; t < names.size(); ++t) {
-    const std::string& n = names[t];
-    const bool vision = n.rfind("vision.", 0) == 0;
-    at::Tensor result;
-    if (vision && !s.merge_vision) {
-      // Frozen in LLaVA fine-tuning: must be bit-identical; copied.
-      const TensorView rv = ref.view(n);
-      for (const auto& ck : members) {
-        const TensorView v = ck.view(n);
-        if (v.nbytes() != rv.nbytes() || std::memcmp(v.data(), rv.data(), v.nbytes()) != 0)
-          throw_bad_input(ck.dir().string(), "vision tower tensor '" + ck.source_name(n) + "' differs from " + ref.dir().string() +
-                                                 "'s: the vision towers are not the same (set merge_vision: true to merge them)");
-      }
-      result = to_torch(rv);
-    } else {
-      TensorGroup g;
-      g.name = n;
-      if (base) g.base = to_torch(base->view(n));
-      for (const auto& ck : members) g.models.push_back(to_torch(ck.view(n)));
-      result = m.merge(g, p, s.seed);
-    }
-    const TensorSpec& spec = specs[t];
-    const at::Tensor outt = result.to(torch_scalar_type(spec.dtype)).contiguous();
-    if (!torch::isfinite(outt.to(torch::kFloat32)).all().item<bool>())
-      throw_bad_input(n, "merged tensor has NaN/Inf values (an input checkpoint holds non-finite weights, or the parameters overflow the output dtype)");
-    writers[shard_of.at(spec.name)]->write(spec.name, outt.data_ptr(), outt.nbytes());
-    // Drop the inputs' pages of this tensor: RSS stays at what one tensor needs, not the sum
-    // of every checkpoint (the page cache keeps them for the next reader).
-    for (const auto& ck : members) ck.view(n).release();
-    if (base) base->view(n).release();
-    progress.advance();
-  }
-  for (auto& w : writers) w->commit();
-  if (plan.needs_index()) write_safetensors_index(tmp, plan);
-  // Everything else a loader needs, from the reference: config, tokenizer, processor files.
-  for (const auto& e : fs::directory_iterator(ref.dir())) {
-    const std::string f = e.path().filename().string();
-    const bool weights = e.path().extension() == ".safetensors" || f == "model.safetensors.index.json" ||
-                         e.path().extension() == ".bin" || f == "pytorch_model.bin.index.json";
-    if (e.is_regular_file() && !weights && f != "README.md") fs::copy_file(e.path(), tmp / f, fs::copy_options::overwrite_existing);
-  }
-  if (s.out_dtype) {  // keep config.json's torch_dtype truthful
-    std::ifstream in(tmp / "config.json");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (const char* key : {"\"torch_dtype\": \"", "\"dtype\": \""}) {
-      const size_t pos = text.find(key);
-      if (pos == std::string::npos) continue;
-      const size_t b = pos + std::strlen(key), e = text.find('"', b);
-      text.replace(b, e - b, std::string(dtype_torch_name(*s.out_dtype)));
-    }
-    write_file_atomic(tmp / "config.json", text);
-  }
+  EngineOptions o;
+  o.source = s.source.string();
+  o.method = s.method;
+  o.global = s.global;
+  o.rescale = s.rescale;
+  o.out_dtype = s.out_dtype;
+  o.seed = s.seed;
+  o.merge_vision = s.merge_vision;
+  o.shard_bytes = s.shard_bytes;
+  Merger merger(cands, params, base ? &*base : nullptr, o, comm);
   std::string card = "# Merged with uqmerge\n\nmethod: `" + s.method + "`\n\n";
   if (base) card += "base model: `" + base->dir().string() + "`\n\n";
   card += "members:\n";
   for (const auto& mem : s.models) card += "- `" + mem.path.string() + "`\n";
-  write_file_atomic(tmp / "README.md", card);
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::rename(tmp, out);
-  cleanup.keep = true;
-  return names.size();
+  merger.write(out, card, overwrite, &order);
+  return merger.tensor_count();
 }
 
 }  // namespace uqmerge::merge

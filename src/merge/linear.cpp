@@ -20,11 +20,16 @@ class Linear final : public Method {
     at::Tensor acc = torch::zeros(g.models[0].sizes(), torch::TensorOptions().dtype(dt));
     double wsum = 0;
     for (size_t i = 0; i < g.models.size(); ++i) {
-      acc.add_(g.models[i].to(dt), p.weight[i]);
+      accumulate(acc, g.models[i], p.weight[i]);
       wsum += p.weight[i];
     }
-    if (p.normalize) acc.div_(wsum);
+    finish(acc, wsum, p);
     return acc;
+  }
+  bool running_sum() const override { return true; }
+  void accumulate(at::Tensor& acc, const at::Tensor& x, double w) const override { acc.add_(x.to(acc.scalar_type()), w); }
+  void finish(at::Tensor& acc, double wsum, const Params& p) const override {
+    if (p.normalize) acc.div_(wsum);
   }
 };
 }  // namespace

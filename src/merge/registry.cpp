@@ -24,6 +24,13 @@ std::vector<std::string> method_names() {
   return n;
 }
 
+void Method::accumulate(at::Tensor&, const at::Tensor&, double) const {
+  throw_internal("merge", name() + " is not a running-sum method");
+}
+void Method::finish(at::Tensor&, double, const Params&) const {
+  throw_internal("merge", name() + " is not a running-sum method");
+}
+
 const Method& find_method(const std::string& name) {
   for (const Method* m : all())
     if (m->name() == name) return *m;

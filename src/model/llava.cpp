@@ -18,9 +18,14 @@ at::ScalarType scalar_type(DType d) {
   return torch_scalar_type(d);
 }
 
-WeightStore::WeightStore(const Checkpoint& ck, at::ScalarType dtype) {
+WeightStore::WeightStore(const Checkpoint& ck, at::ScalarType dtype, const std::map<std::string, at::Tensor>* replace) {
   for (const auto& name : ck.names()) {
-    at::Tensor t = to_torch(ck.view(name));
+    const at::Tensor* r = nullptr;
+    if (replace)
+      if (auto it = replace->find(name); it != replace->end()) r = &it->second;
+    at::Tensor t = r ? *r : to_torch(ck.view(name));
+    if (r && t.sizes() != at::IntArrayRef(ck.info(name).shape))
+      throw_internal("model", "replacement for '" + name + "' has another shape than the checkpoint's");
     if (t.scalar_type() != dtype) {
       t = t.to(dtype);
       copied_bytes_ += t.nbytes();
@@ -54,8 +59,8 @@ struct LlavaModel::Impl {
   std::optional<detail::Projector> projector;
   detail::Llama llm;
 
-  Impl(const Checkpoint& ck, at::ScalarType dt)
-      : cfg(ck.config()), dtype(dt), weights(ck, dt), llm(weights, ck.config().text) {
+  Impl(const Checkpoint& ck, at::ScalarType dt, const std::map<std::string, at::Tensor>* replace)
+      : cfg(ck.config()), dtype(dt), weights(ck, dt, replace), llm(weights, ck.config().text) {
     if (cfg.arch == Architecture::Llama) return;
     vision.emplace(weights, *cfg.vision, cfg.vision_feature_layer, cfg.vision_feature_select_strategy == "full");
     projector.emplace(weights, cfg);
@@ -111,7 +116,7 @@ LlavaModel::~LlavaModel() = default;
 std::unique_ptr<LlavaModel> LlavaModel::load(const Checkpoint& ck, const EngineOptions& opts) {
   ck.require_valid();
   set_torch_threads(opts.threads);
-  return std::unique_ptr<LlavaModel>(new LlavaModel(std::make_unique<Impl>(ck, detail::scalar_type(opts.compute))));
+  return std::unique_ptr<LlavaModel>(new LlavaModel(std::make_unique<Impl>(ck, detail::scalar_type(opts.compute), opts.replace)));
 }
 
 const ModelConfig& LlavaModel::config() const { return impl_->cfg; }

@@ -45,6 +45,25 @@ struct Ctx {
   }
 };
 
+std::vector<data::DatasetSpec> parse_datasets(const Ctx& x, const YAML::Node& ds, const std::string& where) {
+  if (!ds || !ds.IsSequence() || ds.size() == 0) x.bad(where, "a non-empty list of {name, path}");
+  std::vector<data::DatasetSpec> out;
+  std::set<std::string> dnames;
+  for (const auto& d : ds) {
+    x.keys(d, where + "[]", {"name", "path", "limit", "pad_options_to", "extra_options"});
+    data::DatasetSpec s;
+    if (!d["path"]) x.bad(where + "[]", "each dataset needs 'path'");
+    s.path = x.path(d["path"].as<std::string>());
+    s.name = x.get<std::string>(d, "name", s.path.stem().string());
+    s.limit = x.get<int64_t>(d, "limit", -1);
+    s.pad_options_to = x.get<int>(d, "pad_options_to", 0);
+    s.extra_options = x.get<bool>(d, "extra_options", true);
+    if (!dnames.insert(s.name).second) x.bad(where, "two datasets named '" + s.name + "'");
+    out.push_back(s);
+  }
+  return out;
+}
+
 }  // namespace
 
 RunConfig load_config(const fs::path& file) {
@@ -63,7 +82,7 @@ RunConfig load_config(const fs::path& file) {
   }
   const Ctx x{file.string(), file.has_parent_path() ? file.parent_path() : fs::path(".")};
   x.keys(root, "", {"output_dir", "seed", "dtype", "threads", "backend", "vision_tower", "candidates", "models", "uq",
-                    "merge", "selection", "base_model"});
+                    "merge", "selection", "base_model", "baselines", "evaluation"});
   c.output_dir = x.path(x.get<std::string>(root, "output_dir", c.output_dir.string()));
   c.seed = x.get<uint64_t>(root, "seed", c.seed);
   const std::string dtype = x.get<std::string>(root, "dtype", "float32");
@@ -97,8 +116,9 @@ RunConfig load_config(const fs::path& file) {
   }
   if (root["base_model"]) c.base_model = x.path(x.get<std::string>(root, "base_model", ""));
   if (const YAML::Node mg = root["merge"]) {
-    x.keys(mg, "merge", {"method", "parameters"});
+    x.keys(mg, "merge", {"method", "parameters", "resident_memory_mb"});
     c.merge_method = x.get<std::string>(mg, "method", "linear");
+    c.resident_memory_mb = x.get<uint64_t>(mg, "resident_memory_mb", c.resident_memory_mb);
     if (const YAML::Node p = mg["parameters"]) {
       if (!p.IsMap()) x.bad("merge.parameters", "must be a mapping");
       for (const auto& kv : p) {
@@ -158,21 +178,30 @@ RunConfig load_config(const fs::path& file) {
     if (o.augmix.mixture_width < 1) x.bad("uq.augmix.mixture_width", "must be at least 1");
     if (!(o.augmix.alpha > 0)) x.bad("uq.augmix.alpha", "must be positive");
   }
-  const YAML::Node ds = u["datasets"];
-  if (!ds || !ds.IsSequence() || ds.size() == 0) x.bad("uq.datasets", "a non-empty list of {name, path}");
-  std::set<std::string> dnames;
-  for (const auto& d : ds) {
-    x.keys(d, "uq.datasets[]", {"name", "path", "limit", "pad_options_to", "extra_options"});
-    data::DatasetSpec s;
-    if (!d["path"]) x.bad("uq.datasets[]", "each dataset needs 'path'");
-    s.path = x.path(d["path"].as<std::string>());
-    s.name = x.get<std::string>(d, "name", s.path.stem().string());
-    s.limit = x.get<int64_t>(d, "limit", -1);
-    s.pad_options_to = x.get<int>(d, "pad_options_to", 0);
-    s.extra_options = x.get<bool>(d, "extra_options", true);
-    if (!dnames.insert(s.name).second) x.bad("uq.datasets", "two datasets named '" + s.name + "'");
-    c.datasets.push_back(s);
+  c.datasets = parse_datasets(x, u["datasets"], "uq.datasets");
+  if (const YAML::Node b = root["baselines"]) {
+    x.keys(b, "baselines", {"merge_all", "random_k", "ascending", "accuracy_guided"});
+    auto& bl = c.baselines;
+    bl.merge_all = x.get<bool>(b, "merge_all", false);
+    bl.ascending = x.get<bool>(b, "ascending", false);
+    bl.accuracy_guided = x.get<bool>(b, "accuracy_guided", false);
+    bl.random_seed = c.seed;
+    if (const YAML::Node r = b["random_k"]) {
+      x.keys(r, "baselines.random_k", {"repeats", "k", "seed"});
+      bl.random_repeats = x.get<int>(r, "repeats", 5);
+      bl.random_k = x.get<int>(r, "k", 0);
+      bl.random_seed = x.get<uint64_t>(r, "seed", c.seed);
+      if (bl.random_repeats < 1) x.bad("baselines.random_k.repeats", "must be at least 1");
+      if (bl.random_k < 0 || bl.random_k > static_cast<int>(c.models.size()))
+        x.bad("baselines.random_k.k", "must be in 0.." + std::to_string(c.models.size()) + " (0: the size UQ-Merge chose)");
+    }
   }
+  if (const YAML::Node e = root["evaluation"]) {
+    x.keys(e, "evaluation", {"datasets"});
+    c.eval_datasets = parse_datasets(x, e["datasets"], "evaluation.datasets");
+  }
+  if (c.baselines.accuracy_guided && c.eval_datasets.empty())
+    x.bad("baselines.accuracy_guided", "needs labelled data: add evaluation.datasets");
   return c;
 }
 

@@ -2,8 +2,11 @@
 """Checks an `uqmerge run` (Algorithm 1) output: results.h5's /run group (order by descending
 candidate uncertainty, per-step uncertainties, both selection rules recomputed here), and the
 merged model: transformers loads it unchanged and, for a linear merge of the chosen step, its
-tensors equal the average of the members' (computed here from the candidates' files).
-  check_run.py OUTPUT_DIR CASE_DIR"""
+tensors equal the average of the members' (computed here from the candidates' files); its
+option logits from `uqmerge answer` equal transformers' on the same files (answer_reference.py);
+baselines and accuracy groups are consistent with the per-candidate numbers.
+  check_run.py OUTPUT_DIR CASE_DIR [UQMERGE_BINARY IMAGE]"""
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,9 +38,17 @@ gm = int(np.argmin(steps)) + 1
 check(int(run.attrs["global_min_step"]) == gm, f"global_min = step {gm}")
 check(int(run.attrs["chosen_step"]) == gm, "the chosen step follows rule global_min")
 members = [names[i] for i in order[:gm]]
-merged = load_file(str(out / "merged" / "model.safetensors"))
+
+def load_dir(d):
+    t = {}
+    for f in sorted(Path(d).glob("*.safetensors")):
+        t.update(load_file(str(f)))
+    return t
+
+
+merged = load_dir(out / "merged")
 if gm > 1:
-    ins = [load_file(str(case / (m.decode() if isinstance(m, bytes) else m) / "model.safetensors")) for m in members]
+    ins = [load_dir(case / (m.decode() if isinstance(m, bytes) else m)) for m in members]
     diff = max((merged[k].double() - sum(t[k].double() for t in ins) / len(ins)).abs().max().item() for k in merged)
     check(diff <= 1e-6, f"merged = mean of the {gm} members (max diff {diff:.2e})")
 card = (out / "merged" / "README.md").read_text()
@@ -47,5 +58,28 @@ from transformers import LlavaForConditionalGeneration  # noqa: E402
 
 model = LlavaForConditionalGeneration.from_pretrained(out / "merged")
 check(model is not None, "transformers loads the merged model unchanged")
+if "baselines" in f:
+    b = f["baselines"]
+    if "merge_all" in b:
+        check(abs(b["merge_all"]["uq_macro"][0] - steps[-1]) < 1e-12, "merge_all baseline = the last step (linear)")
+    if "random_k" in b:
+        rk = b["random_k"]
+        mem = rk["members"][()]
+        check(mem.shape[1] == int(rk.attrs["k"]) and all(len(set(r)) == len(r) for r in mem),
+              f"random_k: {mem.shape[0]} subsets of {int(rk.attrs['k'])} distinct candidates")
+        for r, u in zip(mem, rk["uq_macro"][()]):
+            if len(r) == 1:
+                check(abs(u - cand_u[r[0]]) < 1e-12, "random_k: a single-candidate subset has that candidate's uncertainty")
+if "accuracy" in f:
+    acc = f["accuracy"]
+    check(acc["candidates"].shape[0] == len(cand_u), "accuracy of every candidate recorded")
+    check("chosen_macro" in acc.attrs, "accuracy of the chosen merge recorded")
+if len(sys.argv) > 4:
+    binary, image = sys.argv[3], sys.argv[4]
+    ref = Path(__file__).resolve().parents[1] / "reference" / "answer_reference.py"
+    subprocess.run([sys.executable, str(ref), "expect", str(out / "merged"), image], check=True, capture_output=True)
+    r = subprocess.run([sys.executable, str(ref), "check", str(out / "merged"), binary, image], capture_output=True, text=True)
+    print(r.stdout.strip().splitlines()[0] if r.stdout else r.stderr[-400:])
+    check(r.returncode == 0, "uqmerge's option logits on merged/ equal transformers' (<= 1e-4)")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

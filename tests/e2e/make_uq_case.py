@@ -59,5 +59,7 @@ text = text.replace("    - {name: Sub, path: data.tsv, limit: 4}\n", "    - {nam
 (out / "config_eval.yaml").write_text(text)
 # Algorithm 1 on the two candidates (linear merge, plain average).
 text = (out / "config_np2.yaml").read_text().replace("output_dir: run_np2", "output_dir: run_alg1")
-(out / "config_run.yaml").write_text(text + "merge: {method: linear}\nselection: {order: descending, rule: global_min}\n")
+(out / "config_run.yaml").write_text(text + "merge: {method: linear}\nselection: {order: descending, rule: global_min}\n"
+                                     "baselines: {merge_all: true, random_k: {repeats: 2, k: 1, seed: 3}}\n"
+                                     "evaluation:\n  datasets:\n    - {name: Labelled, path: data.tsv}\n")
 print(f"wrote {out}")

@@ -6,6 +6,8 @@
       with the reference tokenizer, and OUT/expected.json: the option logits transformers gives
       for the llava_v1 prompt (built here), the tokenizer's ids with the image token expanded,
       and PIL's "pad" preprocessing of IMAGE.
+  answer_reference.py expect OUT IMAGE
+      writes OUT/expected.json for an existing model directory OUT (e.g. a merged model).
   answer_reference.py check OUT UQMERGE_BINARY IMAGE
       runs `uqmerge answer --json` and compares (max |logit diff| <= 1e-4, same answer).
 """
@@ -38,6 +40,17 @@ def make(out, tok_dir, image):
     model.save_pretrained(out)
     for f in ("tokenizer.model", "tokenizer_config.json"):
         shutil.copy(Path(tok_dir) / f, out / f)
+    expect(out, image, model)
+
+
+def expect(out, image, model=None):
+    import numpy as np
+    import torch
+    from PIL import Image
+    from transformers import LlamaTokenizer, LlavaForConditionalGeneration
+
+    if model is None:
+        model = LlavaForConditionalGeneration.from_pretrained(out, dtype=torch.float32).eval()
     # LlamaTokenizer explicitly: AutoTokenizer maps model_type "llava" to a generic tokenizer
     # when the directory has no tokenizer.json (real llava-hf checkpoints ship one).
     tok = LlamaTokenizer.from_pretrained(out)
@@ -86,4 +99,8 @@ def check(out, binary, image):
 
 if __name__ == "__main__":
     mode, out = sys.argv[1], Path(sys.argv[2])
-    sys.exit(make(out, sys.argv[3], sys.argv[4]) if mode == "make" else check(out, sys.argv[3], sys.argv[4]))
+    if mode == "make":
+        sys.exit(make(out, sys.argv[3], sys.argv[4]))
+    if mode == "expect":
+        sys.exit(expect(out, sys.argv[3]))
+    sys.exit(check(out, sys.argv[3], sys.argv[4]))

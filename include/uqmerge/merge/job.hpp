@@ -2,8 +2,8 @@
 // base_model, models with parameters, global parameters, dtype/out_dtype) merged tensor by
 // tensor from zero-copy views into a complete Hugging Face directory in the inputs' layout.
 // The vision tower is checked bit-identical across inputs and copied (merge_vision: true merges
-// it). The output is built under "OUT.tmp.<pid>" and renamed when complete.
-// Not here (issue #5, next): sharding over ranks, incremental steps, the UQ driver.
+// it). The output is built under "OUT.tmp" and renamed when complete. Under mpirun the
+// tensors are merged and written in parallel by their owner ranks (merge/engine.hpp).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/io/dtype.hpp"
 
 namespace uqmerge::merge {
@@ -35,7 +36,8 @@ struct MergeSpec {
 };
 
 MergeSpec load_merge_yaml(const std::filesystem::path& path);
-// Returns the number of tensors written.
-size_t run_merge(const MergeSpec& spec, const std::filesystem::path& out, bool overwrite);
+// Merges spec's models into `out` (sharded over comm's ranks: see merge/engine.hpp). Returns
+// the number of tensors written.
+size_t run_merge(const MergeSpec& spec, const std::filesystem::path& out, bool overwrite, dist::Communicator& comm);
 
 }  // namespace uqmerge::merge

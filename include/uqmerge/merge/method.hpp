@@ -63,6 +63,12 @@ class Method {
   virtual bool default_normalize() const { return false; }
   virtual Rescale default_rescale() const { return Rescale::None; }
   virtual at::Tensor merge(const TensorGroup& g, const Params& p, uint64_t seed) const = 0;
+  // Running-sum methods (linear): merge() == finish(accumulate(...) over the models in order),
+  // so the incremental driver adds only each step's new model. acc starts as zeros in the
+  // compute dtype (fp32; fp64 for fp64 inputs).
+  virtual bool running_sum() const { return false; }
+  virtual void accumulate(at::Tensor& acc, const at::Tensor& x, double weight) const;
+  virtual void finish(at::Tensor& acc, double weight_sum, const Params& p) const;
 };
 
 // The registry: every method by name; bad input listing the valid names for an unknown one.

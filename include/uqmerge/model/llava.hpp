@@ -12,6 +12,8 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -24,6 +26,9 @@ namespace uqmerge::model {
 struct EngineOptions {
   DType compute = DType::F32;  // F32 (CPU default), BF16 or F16
   int threads = 0;             // 0: all cores (libtorch's own default was 1 on some machines)
+  // Tensors (canonical names) that replace the checkpoint's: a merged model held in memory
+  // (merge/engine.hpp gather()) runs on its reference checkpoint's config and remaining weights.
+  const std::map<std::string, at::Tensor>* replace = nullptr;
 };
 
 // One sequence of a batch: token ids with at most one kImageSlot, and which row of the

@@ -1,7 +1,6 @@
 // uqmerge/pipeline/config.hpp — the run configuration (YAML; schema in docs/config.md). Every
 // key is validated before any compute: unknown keys, wrong types and impossible values are bad
 // input naming the key and the valid choices. Relative paths are relative to the config file.
-// This holds the parts built so far (models, uq); merge/selection arrive with issue #5.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +44,19 @@ struct RunConfig {
   std::string order = "descending";                 // descending | ascending | given
   std::string rule = "global_min";                  // global_min | early_stop
   int patience = 1;
+  uint64_t resident_memory_mb = 4096;               // merge.resident_memory_mb, per rank
+  // Baselines (results.h5 /baselines), each measured like the main curve.
+  struct Baselines {
+    bool merge_all = false;        // every candidate merged
+    int random_repeats = 0;        // random_k.repeats: random subsets of size k
+    int random_k = 0;              // random_k.k; 0: the size UQ-Merge chose
+    uint64_t random_seed = 0;      // random_k.seed (default: seed)
+    bool ascending = false;        // the whole curve in ascending order of uncertainty
+    bool accuracy_guided = false;  // order by accuracy, keep the step with the best accuracy (needs evaluation)
+  } baselines;
+  // evaluation.datasets: labelled multiple-choice data; accuracy (unperturbed argmax) of every
+  // candidate, the chosen merge and every baseline (results.h5 /accuracy).
+  std::vector<data::DatasetSpec> eval_datasets;
 };
 
 RunConfig load_config(const std::filesystem::path& path);

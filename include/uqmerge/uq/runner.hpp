@@ -18,6 +18,7 @@
 #include "uqmerge/perturb/augmix.hpp"
 #include "uqmerge/perturb/plan.hpp"
 #include "uqmerge/uq/estimator.hpp"
+#include "uqmerge/uq/result.hpp"
 #include "uqmerge/uq/vision_cache.hpp"
 
 namespace uqmerge::uq {
@@ -29,22 +30,6 @@ struct UqOptions {
   std::string image_aspect;  // empty: the checkpoint's image_aspect_ratio (default pad)
   int batch_size = 4;
   bool save_distributions = false;  // results.h5 keeps each sample's mean distribution (float16)
-};
-
-struct DatasetResult {
-  std::string name;
-  int64_t options = 0;  // K
-  DatasetUq uq;
-  std::vector<double> p_mean;  // [samples, K] mean option distribution over the J perturbations
-};
-
-struct ModelResult {
-  std::string model;
-  std::vector<DatasetResult> datasets;
-  OverallUq overall;
-  double seconds = 0;
-  uint64_t evaluations = 0;    // (sample, j) forward passes, all ranks
-  uint64_t vision_passes = 0;  // vision-tower image passes this evaluation needed, all ranks
 };
 
 // 64-bit hash of the vision tower's tensors (names, shapes, dtypes, bytes): candidates with

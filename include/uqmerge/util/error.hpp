@@ -16,6 +16,8 @@ enum ExitCode : int {
   kExitInternal = 1,        // a bug or an environment failure (MPI, CUDA, out of memory)
   kExitBadInput = 2,        // the user's input is wrong: the message names the file and the fix
   kExitNotImplemented = 3,  // a subcommand that exists in the CLI but is not built yet
+  kExitStopped = 75,        // stopped on SIGTERM/SIGUSR1 at a safe point, resume state saved:
+                            // rerun the same command to continue (EX_TEMPFAIL; jobs/ requeues)
 };
 
 enum class ErrorKind { BadInput, Internal, NotImplemented };
