@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 
 #include "commands.hpp"
 #include "run_common.hpp"
@@ -141,6 +143,9 @@ class Driver {
     }
     auto& stored = state_.done[key] = std::move(r);
     if (comm_.rank() == 0) pipeline::save_state(state_, state_path_);
+    // Test hook: behave as if SIGUSR1 arrived after this many new evaluations (tests/e2e/test_resume.sh).
+    if (const char* n = std::getenv("UQMERGE_TEST_STOP_AFTER"); n && ++new_evaluations_ == std::strtoul(n, nullptr, 10))
+      signals::request_stop_for_testing(SIGUSR1);
     // Safe point: all ranks agree to stop when any received the signal.
     double stop = signals::stop_requested() ? 1.0 : 0.0;
     comm_.allreduce_sum(&stop, 1, DType::F64);
@@ -184,6 +189,7 @@ class Driver {
   std::map<std::string, at::Tensor> weights_;
   std::string weights_key_;
   std::optional<uint64_t> ref_tower_;
+  unsigned long new_evaluations_ = 0;
 };
 
 std::vector<size_t> prefix(const std::vector<size_t>& order, size_t t) {
