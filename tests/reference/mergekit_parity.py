@@ -125,5 +125,19 @@ for method, extra in [("dare_linear", ""), ("della_linear", ", epsilon: 0.1")]:
 r = subprocess.run([uq, "merge", "dare_linear_density.yml", "-o", "uq_again", "--overwrite"], cwd=work, capture_output=True)
 same = all(torch.equal(x, tensors(work / "uq_again")[k]) for k, x in tensors(work / "uq_dare_linear_density").items())
 report(r.returncode == 0 and same, "dare_linear: the same seed gives the same masks")
+# Sharded over 2 ranks (tensor ownership by bytes, one output shard per rank): the same bytes.
+if len(sys.argv) > 4:
+    mpiexec = sys.argv[4]
+    for name in ("linear", "ties", "model_stock", "dare_linear_density"):
+        r = subprocess.run([mpiexec, "-n", "2", uq, "merge", f"{name}.yml", "-o", f"np2_{name}", "--overwrite"], cwd=work,
+                           capture_output=True, text=True)
+        if r.returncode:
+            report(False, f"{name} on 2 ranks: rc {r.returncode}: {r.stderr[-300:]}")
+            continue
+        a, b = tensors(work / f"uq_{name}"), tensors(work / f"np2_{name}")
+        same = set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+        shards = len(list((work / f"np2_{name}").glob("*.safetensors")))
+        index = (work / f"np2_{name}" / "model.safetensors.index.json").exists()
+        report(same and shards == 2 and index, f"{name} on 2 ranks: {shards} shards + index, bit-identical to 1 rank: {same}")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
