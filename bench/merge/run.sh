@@ -43,12 +43,12 @@ echo "4 candidates of $(du -sh m0 | cut -f1) (fp16); memory copy bandwidth (read
 echo
 echo "| method | uqmerge s | mergekit s | time ratio (uqmerge / mergekit) | uqmerge peak RSS MB | mergekit peak RSS MB | RSS ratio |"
 echo "|---|---|---|---|---|---|---|"
-for m in linear ties dare_ties della; do
+for m in ${METHODS:-linear ties dare_ties della}; do
   read -r us ur <<<"$(measure "$build/src/uqmerge" merge "$m.yml" -o "uq_$m" --overwrite)"
   rm -rf "mk_$m"
   read -r ks kr <<<"$(HF_HUB_OFFLINE=1 measure "$UQMERGE_VENV/bin/mergekit-yaml" "$m.yml" "mk_$m" --no-copy-tokenizer --no-write-model-card)"
   echo "| $m | $us | $ks | $(awk -v a="$us" -v b="$ks" 'BEGIN{printf "%.2f", a/b}') | $ur | $kr | $(awk -v a="$ur" -v b="$kr" 'BEGIN{printf "%.2f", a/b}') |"
 done
-in_bytes=$(cat m*/*.safetensors | wc -c)
+in_bytes=$(cat m[0-9]*/*.safetensors | wc -c)
 echo
 echo "linear: input bytes read $(awk -v b="$in_bytes" 'BEGIN{printf "%.2f", b/1e9}') GB"
