@@ -9,23 +9,42 @@ Prints markdown:
     per-dataset means +- standard errors, both selection rules' picks, and their stability:
     resampling samples with replacement (bootstrap over the stored per-sample uncertainties),
     the probability that each step is the one chosen, per rule;
-  - with --eval: candidate accuracy beside uncertainty and their Spearman rank correlation.
-With --csv, writes the same tables as CSV files into OUT_DIR.
+  - with accuracy (results.h5 /accuracy, written by `uqmerge run` with evaluation.datasets; else
+    --eval eval.h5 from `uqmerge eval`): per-candidate x dataset accuracy (the held-out tables'
+    shape, with the chosen merge when known), and accuracy beside uncertainty with their
+    Spearman rank correlation;
+  - with /baselines: each baseline's uncertainty and accuracy, mean +- standard error over its
+    evaluated sets (random_k: over its repeats), beside UQ-Merge's choice and the best single
+    candidate by accuracy.
+With --csv, writes the same tables as CSV files into OUT_DIR (empty cell: no value).
 """
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+BASELINES = ("merge_all", "random_k", "ascending", "accuracy_guided")
 
 
 def text(v):
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+def ranks(x):
+    """Ranks with ties sharing their average rank."""
+    x = np.asarray(x, dtype=float)
+    r = np.empty(len(x))
+    r[np.argsort(x, kind="stable")] = np.arange(len(x))
+    for v in np.unique(x):
+        r[x == v] = r[x == v].mean()
+    return r
+
+
 def spearman(a, b):
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    ra, rb = ranks(a), ranks(b)
     if len(a) < 2 or np.std(ra) == 0 or np.std(rb) == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
@@ -42,16 +61,76 @@ def early_stop(u, patience):
     return best + 1
 
 
+def mean_se(values, digits):
+    """'mean ± stderr' (sample sd / sqrt n) of values; just the mean for a single value."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return f"{x.mean():.{digits}f}"
+    return f"{x.mean():.{digits}f} ± {x.std(ddof=1) / np.sqrt(len(x)):.{digits}f}"
+
+
 def table(rows, header):
+    """Markdown table; None cells (no value) show as a dash."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    out += ["| " + " | ".join("—" if c is None else str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def load_accuracy(f, eval_path, names):
+    """Candidate accuracy (%) from results.h5 /accuracy, else from eval.h5 (matched by name).
+    Returns None without either, else a dict: source, datasets, per [N, D], macro [N], and
+    chosen [D] / chosen_macro (the chosen merge; results.h5 only, else None)."""
+    if "accuracy" in f:
+        g = f["accuracy"]
+        if eval_path:
+            print(f"note: {eval_path} not used for accuracy: {f.filename} has /accuracy", file=sys.stderr)
+        return {"source": "results.h5 /accuracy",
+                "datasets": [d.strip() for d in text(g.attrs["datasets"]).split(",") if d.strip()],
+                "per": g["candidates"][()], "macro": g["candidates_macro"][()],
+                "chosen": g["chosen"][()], "chosen_macro": float(g.attrs["chosen_macro"])}
+    if not eval_path:
+        return None
+    e = h5py.File(eval_path, "r")
+    by_name = {text(g.attrs["name"]): g for g in (e["eval"][k] for k in sorted(e["eval"]))}
+    datasets = list(next(iter(by_name.values())).keys()) if by_name else []
+    nan = float("nan")
+    per = [[by_name[n][d].attrs["accuracy"] if n in by_name and d in by_name[n] else nan for d in datasets] for n in names]
+    macro = [by_name[n].attrs["accuracy_macro"] if n in by_name else nan for n in names]
+    return {"source": eval_path, "datasets": datasets, "per": np.asarray(per, dtype=float).reshape(len(names), len(datasets)),
+            "macro": np.asarray(macro, dtype=float), "chosen": None, "chosen_macro": None}
+
+
+def baselines_rows(f, names, us, acc):
+    """One row per stored baseline, then UQ-Merge's choice (with /run) and the best single
+    candidate by accuracy (with accuracy): method, k, sets, uncertainty, accuracy, detail."""
+    rows = []
+    present = [b for b in BASELINES if b in f["baselines"]] + sorted(set(f["baselines"]) - set(BASELINES))
+    for name in present:
+        b = f["baselines"][name]
+        u = b["uq_macro"][()]
+        k = b["members"].shape[1] if "members" in b else int(b.attrs.get("k", 0)) or None
+        details = [f"{a} {int(b.attrs[a])}" for a in ("seed", "global_min_step", "early_stop_step", "chosen_step") if a in b.attrs]
+        if "members" in b and len(u) == 1:
+            details.append("members " + " ".join(names[i] for i in b["members"][0]))
+        accuracy = mean_se(b["accuracy_macro"][()], 2) if "accuracy_macro" in b else None
+        rows.append([name, k, len(u), mean_se(u, 5), accuracy, "; ".join(details)])
+    if "run" in f:
+        run = f["run"]
+        t = int(run.attrs["chosen_step"])
+        accuracy = f"{acc['chosen_macro']:.2f}" if acc and acc["chosen_macro"] is not None else None
+        members = " ".join(names[i] for i in run["order"][:t])
+        rows.append([f"UQ-Merge ({text(run.attrs['rule'])})", t, 1, f"{run['step_uq_macro'][t - 1]:.5f}", accuracy,
+                     f"chosen_step {t}; members {members}"])
+    if acc and np.isfinite(acc["macro"]).any():
+        i = int(np.nanargmax(acc["macro"]))
+        rows.append(["best single (accuracy)", 1, 1, f"{us[i]:.5f}", f"{acc['macro'][i]:.2f}", f"members {names[i]}"])
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results")
-    ap.add_argument("--eval", help="eval.h5 from uqmerge eval (accuracy)")
+    ap.add_argument("--eval", help="eval.h5 from uqmerge eval (accuracy; results.h5 /accuracy is preferred)")
     ap.add_argument("--csv", help="directory for CSV copies of the tables")
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
@@ -61,6 +140,8 @@ def main():
         raise SystemExit(f"{a.results}: not a uqmerge results.h5 (schema attribute missing)")
     tables = {}
     models = [f["uq"][k] for k in sorted(f["uq"])]
+    names = [text(m.attrs["name"]) for m in models]
+    us = [m.attrs["uq_macro"] for m in models]
     datasets = list(models[0].keys())
     rows = []
     for m in models:
@@ -70,21 +151,23 @@ def main():
     print("## Uncertainty per candidate and dataset (mean ± stderr)\n")
     print(table(rows, tables["candidates"][0]) + "\n")
 
-    if a.eval:
-        e = h5py.File(a.eval, "r")
-        acc = {text(g.attrs["name"]): g.attrs["accuracy_macro"] for g in (e["eval"][k] for k in sorted(e["eval"]))}
-        names = [text(m.attrs["name"]) for m in models]
-        us = [m.attrs["uq_macro"] for m in models]
-        accs = [acc.get(n, float("nan")) for n in names]
-        rows = [[n, f"{u:.5f}", f"{x:.2f}"] for n, u, x in zip(names, us, accs)]
+    acc = load_accuracy(f, a.eval, names)
+    if acc:
+        rows = [[n] + [f"{x:.2f}" for x in acc["per"][i]] + [f"{acc['macro'][i]:.2f}"] for i, n in enumerate(names)]
+        if acc["chosen"] is not None and "run" in f:
+            rows.append([f"UQ-Merge (step {int(f['run'].attrs['chosen_step'])})"] + [f"{x:.2f}" for x in acc["chosen"]]
+                        + [f"{acc['chosen_macro']:.2f}"])
+        tables["candidate_accuracy"] = (["model"] + acc["datasets"] + ["average"], rows)
+        print(f"## Accuracy per candidate and dataset (%, from {acc['source']})\n")
+        print(table(rows, tables["candidate_accuracy"][0]) + "\n")
+        rows = [[n, f"{u:.5f}", f"{x:.2f}"] for n, u, x in zip(names, us, acc["macro"])]
         tables["accuracy"] = (["model", "uncertainty", "accuracy"], rows)
         print("## Uncertainty and accuracy\n")
         print(table(rows, tables["accuracy"][0]))
-        print(f"\nSpearman rank correlation (uncertainty, accuracy): {spearman(us, accs):.3f}\n")
+        print(f"\nSpearman rank correlation (uncertainty, accuracy): {spearman(us, acc['macro']):.3f}\n")
 
     if "run" in f:
         run = f["run"]
-        names = [text(m.attrs["name"]) for m in models]
         order = list(run["order"][()])
         steps = run["step_uq_macro"][()]
         print("## Algorithm 1\n")
@@ -127,6 +210,12 @@ def main():
         tables["stability"] = (["step", "P(chosen) global_min", "P(chosen) early_stop"], rows)
         print(f"## Selection stability ({a.bootstrap} bootstrap resamples of the samples)\n")
         print(table(rows, tables["stability"][0]) + "\n")
+
+    if "baselines" in f:
+        rows = baselines_rows(f, names, us, acc)
+        tables["baselines"] = (["method", "k", "sets", "uncertainty", "accuracy", "detail"], rows)
+        print("## Baselines (macro uncertainty and accuracy, mean ± stderr over the evaluated sets)\n")
+        print(table(rows, tables["baselines"][0]) + "\n")
 
     if a.csv:
         out = Path(a.csv)

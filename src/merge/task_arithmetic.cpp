@@ -25,6 +25,21 @@ at::Tensor l1_rescaled(const at::Tensor& t, const at::Tensor& mask) {
   return masked * (before / after);
 }
 
+// The k largest |d| (mergekit: argsort, first k). Selection instead of a full sort: the k-th
+// largest magnitude by quickselect, everything above it, then the first elements (index order)
+// equal to it until k are kept — elements tied at the threshold are interchangeable for top-k
+// (mergekit's unstable argsort picks any of them); without ties the mask is mergekit's.
+at::Tensor top_k_mask(const at::Tensor& d, int64_t k) {
+  const at::Tensor a = d.abs().reshape(-1);
+  const int64_t n = a.numel();
+  if (k >= n) return torch::ones(d.sizes(), torch::kBool);
+  const at::Tensor thr = std::get<0>(torch::kthvalue(a, n - k + 1));
+  at::Tensor mask = a > thr;
+  const int64_t need = k - mask.sum().item<int64_t>();
+  if (need > 0) mask.index_fill_(0, (a == thr).nonzero().reshape(-1).slice(0, 0, need), true);
+  return mask.view(d.sizes());
+}
+
 at::Generator generator(uint64_t seed, const std::string& name, size_t model) {
   return at::detail::createCPUGenerator(RngStream(seed, {hash_name(name), model, 0x6d61736bull}).next_u64());
 }
@@ -36,9 +51,7 @@ at::Tensor sparsify(const at::Tensor& d, Sparsify how, double density, double ga
   if (how == Sparsify::Magnitude) {
     if (density <= 0 || n == 0) return torch::zeros_like(d);
     const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(density * static_cast<double>(n)));
-    at::Tensor mask = torch::zeros({n}, d.options());
-    mask.index_fill_(0, torch::argsort(d.abs().reshape(-1), /*stable=*/false, 0, /*descending=*/true).slice(0, 0, k), 1);
-    mask = mask.view_as(d);
+    const at::Tensor mask = top_k_mask(d, k).to(d.scalar_type());
     return rescale == Rescale::L1 ? l1_rescaled(d, mask) : d * mask;
   }
   if (how == Sparsify::MagnitudeOutliers) {
@@ -63,7 +76,10 @@ at::Tensor sparsify(const at::Tensor& d, Sparsify how, double density, double ga
     throw_bad_input("epsilon", "must keep density +/- epsilon inside (0, 1); got density " + std::to_string(density) +
                                    ", epsilon " + std::to_string(epsilon));
   const at::Tensor t = d.dim() < 2 ? d.unsqueeze(0) : d;
-  const at::Tensor ranks = torch::argsort(torch::argsort(t.abs(), false, 1, false), false, 1, false).to(t.scalar_type()) + 1;
+  // Rank of each |t| within its row (1 = smallest): one sort, then the inverse permutation.
+  const at::Tensor order = torch::argsort(t.abs(), false, 1, false);
+  const at::Tensor ranks = torch::empty_like(t).scatter_(
+      1, order, torch::arange(1, t.size(1) + 1, t.options()).expand_as(t).contiguous());
   const at::Tensor lo = std::get<0>(ranks.min(1, true)), hi = std::get<0>(ranks.max(1, true));
   const at::Tensor norm = ((ranks - lo) / (hi - lo)).clamp(0, 1);
   const at::Tensor probs = (density - epsilon) + norm * 2 * epsilon;
