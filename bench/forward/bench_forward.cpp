@@ -28,14 +28,20 @@ double rss_mb() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: bench_forward MODEL_DIR BATCH THREADS REPS\n");
+  if (argc != 5 && argc != 7) {
+    std::fprintf(stderr, "usage: bench_forward MODEL_DIR BATCH THREADS REPS [DEVICE DTYPE]\n");
     return 2;
   }
   const int B = std::stoi(argv[2]), threads = std::stoi(argv[3]), reps = std::stoi(argv[4]);
+  const std::string device = argc == 7 ? model::resolve_device(argv[5], 0) : "cpu";
+  const DType dtype = argc == 7 ? parse_torch_dtype(argv[6]).value_or(DType::F32) : DType::F32;
   const double rss0 = rss_mb();
   const Checkpoint ck = Checkpoint::open(argv[1]);
-  auto model = model::LlavaModel::load(ck, {DType::F32, threads});
+  model::EngineOptions opts;
+  opts.compute = dtype;
+  opts.threads = threads;
+  opts.device = device;
+  auto model = model::LlavaModel::load(ck, opts);
   const double rss_load = rss_mb() - rss0;
   const ModelConfig& cfg = model->config();
   const int64_t S = cfg.vision->image_size, P = model->image_tokens();
@@ -49,7 +55,7 @@ int main(int argc, char** argv) {
     seqs.push_back({ids, b});
   }
   at::Generator gen = at::detail::createCPUGenerator(0);
-  const at::Tensor px = at::randn({B, 3, S, S}, gen);
+  const at::Tensor px = at::randn({B, 3, S, S}, gen);  // moved to the model's device by vision_features
   const std::vector<int64_t> rows{319, 350, 315, 360, 382, 383};
 
   auto run = [&] { return model->last_logits(seqs, model->project(model->vision_features(px)), rows); };
@@ -83,16 +89,19 @@ int main(int argc, char** argv) {
     flops += (t.num_hidden_layers - 1) * (2.0 * T * (H * (2 * q + 2 * kv) + 3.0 * H * I) + 4.0 * T * T * q);
     flops += 2.0 * T * H * 2 * kv + 2.0 * (H * 2 * q + 3.0 * H * I) + 4.0 * T * q;
   }
-  // torch.mm peak on this machine, same threads.
-  const at::Tensor a = at::randn({4096, 4096}), bm = at::randn({4096, 4096});
-  at::mm(a, bm);
+  // torch.mm peak on this device and dtype, same threads (GPU: 8192^3, synchronised by .item()).
+  const int64_t M = device == "cpu" ? 4096 : 8192;
+  const auto mo = at::TensorOptions().dtype(model->dtype()).device(at::Device(device));
+  const at::Tensor a = at::randn({M, M}, mo), bm = at::randn({M, M}, mo);
+  at::mm(a, bm).sum().item<double>();
   double mm_best = 1e30;
   for (int r = 0; r < 5; ++r) {
     const double s0 = now();
-    at::mm(a, bm);
+    at::mm(a, bm).sum().item<double>();
     mm_best = std::min(mm_best, now() - s0);
   }
-  const double peak = 2.0 * 4096.0 * 4096.0 * 4096.0 / mm_best / 1e9;
+  const double peak = 2.0 * M * M * M / mm_best / 1e9;
+  std::printf("device %s\ndtype %s\n", device.c_str(), std::string(dtype_name(dtype)).c_str());
   std::printf("threads %d\nbatch %d\nseconds %.4f\nsamples_per_s %.4f\ngflops %.2f\nmm_peak_gflops %.2f\n"
               "fraction_of_peak %.3f\nrss_after_load_mb %.1f\nrss_after_forward_mb %.1f\ncheckpoint_mb %.1f\n",
               at::get_num_threads(), B, best, B / best, flops / best / 1e9, peak, flops / best / 1e9 / peak, rss_load,

@@ -49,7 +49,8 @@ uq::ModelResult evaluate_checkpoint(const std::string& name, const Checkpoint& c
                                     const pipeline::RunConfig& cfg, const std::vector<data::Dataset>& datasets,
                                     const uq::UqOptions& opts, uq::VisionCache& cache, dist::Communicator& comm,
                                     const std::map<std::string, at::Tensor>* replace) {
-  const auto model = model::LlavaModel::load(ck, {cfg.dtype, cfg.threads, replace});
+  static const std::string device = model::resolve_device(cfg.device, comm.local_rank());  // once per process
+  const auto model = model::LlavaModel::load(ck, {cfg.dtype, cfg.threads, device, replace});
   const auto tok = model::Tokenizer::load(ck.dir());
   return uq::evaluate_model(name, *model, *tok, image_style(ck), tower, datasets, opts, cache, comm);
 }

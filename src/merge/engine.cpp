@@ -196,7 +196,7 @@ struct Merger::Impl {
       g.name = n;
       if (base) g.base = to_torch(base->view(n));
       for (size_t m : members) g.models.push_back(input(m, i));
-      result = method.merge(g, p, opts.seed);
+      result = method.merge_into(g, p, opts.seed, torch_scalar_type(spec.dtype));
       for (size_t m : members) release(m, i);
       if (base) base->view(n).release();
     }

@@ -1,6 +1,8 @@
 // The one list of merge methods (see include/uqmerge/merge/method.hpp).
 #include <algorithm>
 
+#include <ATen/core/Tensor.h>
+
 #include "uqmerge/merge/method.hpp"
 #include "uqmerge/util/error.hpp"
 
@@ -22,6 +24,10 @@ std::vector<std::string> method_names() {
   std::vector<std::string> n;
   for (const Method* m : all()) n.push_back(m->name());
   return n;
+}
+
+at::Tensor Method::merge_into(const TensorGroup& g, const Params& p, uint64_t seed, at::ScalarType out) const {
+  return merge(g, p, seed).to(out);
 }
 
 void Method::accumulate(at::Tensor&, const at::Tensor&, double) const {

@@ -7,6 +7,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <cstring>
+#include <mutex>
+#include <utility>
+
 #include "uqmerge/merge/method.hpp"
 #include "uqmerge/util/error.hpp"
 #include "uqmerge/util/rng.hpp"
@@ -42,6 +46,88 @@ at::Tensor top_k_mask(const at::Tensor& d, int64_t k) {
 
 at::Generator generator(uint64_t seed, const std::string& name, size_t model) {
   return at::detail::createCPUGenerator(RngStream(seed, {hash_name(name), model, 0x6d61736bull}).next_u64());
+}
+// The chunked kernel's masks: one stream per (tensor, model, chunk), so chunks run in any order
+// on any thread or rank and draw the same bits.
+at::Generator chunk_generator(uint64_t seed, const std::string& name, size_t model, int64_t chunk) {
+  return at::detail::createCPUGenerator(
+      RngStream(seed, {hash_name(name), model, 0x6d61736bull, static_cast<uint64_t>(chunk)}).next_u64());
+}
+constexpr int64_t kChunk = 1 << 15;  // elements per chunk of the chunked kernel (128 KiB fp32)
+
+// |x - base| of one chunk as fp32.
+at::Tensor abs_delta(const at::Tensor& x, const at::Tensor& base, int64_t chunk, int64_t n) {
+  const int64_t s = chunk * kChunk, len = std::min(kChunk, n - s);
+  return (x.narrow(0, s, len).to(torch::kFloat32) - base.narrow(0, s, len).to(torch::kFloat32)).abs_();
+}
+
+// Histogram of 16-bit digits of the magnitudes' bit patterns (non-negative floats order as
+// their bits), over every chunk on the intra-op threads; `select(bits)` says which elements
+// count and returns their digit, or -1.
+template <class Select>
+std::vector<int64_t> digit_histogram(const at::Tensor& x, const at::Tensor& base, int64_t n, int64_t chunks, Select select) {
+  std::vector<int64_t> total(1 << 16, 0);
+  std::mutex m;
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<int64_t> h(1 << 16, 0);
+    for (int64_t c = c0; c < c1; ++c) {
+      const at::Tensor a = abs_delta(x, base, c, n);
+      const auto* bits = reinterpret_cast<const uint32_t*>(a.data_ptr<float>());
+      for (int64_t j = 0, len = a.numel(); j < len; ++j)
+        if (const int64_t d = select(bits[j]); d >= 0) ++h[static_cast<size_t>(d)];
+    }
+    std::lock_guard<std::mutex> lock(m);
+    for (size_t b = 0; b < h.size(); ++b) total[b] += h[b];
+  });
+  return total;
+}
+
+// Digit where the k-th largest falls: (digit, count strictly above it).
+std::pair<uint32_t, int64_t> find_digit(const std::vector<int64_t>& h, int64_t k) {
+  int64_t above = 0;
+  for (int64_t d = static_cast<int64_t>(h.size()) - 1; d >= 0; --d) {
+    if (above + h[static_cast<size_t>(d)] >= k) return {static_cast<uint32_t>(d), above};
+    above += h[static_cast<size_t>(d)];
+  }
+  return {0, above};
+}
+
+// Top-k of |x - base| without sorting or a tensor-sized temporary: a two-pass radix select on
+// the fp32 bit patterns (high 16 bits, then low 16 bits within the winning bucket) gives the
+// exact k-th largest magnitude; elements equal to it are kept in index order until k (as
+// top_k_mask), via per-chunk counts of them when not all of them are kept.
+struct TopK {
+  float threshold = 0;
+  int64_t need = 0;                // how many elements equal to the threshold are kept
+  std::vector<int64_t> eq_before;  // equal elements before each chunk (empty: keep them all)
+};
+TopK magnitude_threshold(const at::Tensor& x, const at::Tensor& base, int64_t k, int64_t chunks) {
+  const int64_t n = base.numel();
+  const auto high = digit_histogram(x, base, n, chunks, [](uint32_t b) { return static_cast<int64_t>(b >> 16); });
+  const auto [hi, above_hi] = find_digit(high, k);
+  const auto low = digit_histogram(x, base, n, chunks, [hi = hi](uint32_t b) {
+    return (b >> 16) == hi ? static_cast<int64_t>(b & 0xffffu) : int64_t{-1};
+  });
+  const auto [lo, above_lo] = find_digit(low, k - above_hi);
+  const uint32_t bits = (hi << 16) | lo;
+  TopK t;
+  std::memcpy(&t.threshold, &bits, sizeof bits);
+  t.need = k - above_hi - above_lo;
+  if (t.need < low[lo]) {  // only some of the ties are kept: which ones depends on position
+    t.eq_before.assign(static_cast<size_t>(chunks), 0);
+    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const at::Tensor a = abs_delta(x, base, c, n);
+        const auto* b = reinterpret_cast<const uint32_t*>(a.data_ptr<float>());
+        int64_t eq = 0;
+        for (int64_t j = 0, len = a.numel(); j < len; ++j) eq += b[j] == bits;
+        t.eq_before[static_cast<size_t>(c)] = eq;
+      }
+    });
+    int64_t run = 0;
+    for (auto& e : t.eq_before) run += std::exchange(e, run);
+  }
+  return t;
 }
 
 at::Tensor sparsify(const at::Tensor& d, Sparsify how, double density, double gamma, double epsilon, Rescale rescale,
@@ -134,6 +220,97 @@ class TaskArithmetic final : public Method {
     if (p.normalize) mixed = mixed / divisor;
     if (p.lambda != 1) mixed = mixed * p.lambda;
     return base + mixed;
+  }
+
+  // The same arithmetic chunk by chunk over the flattened tensor, on the intra-op threads,
+  // written in the output dtype: for 1 GB checkpoints merge() holds ~10 tensor-sized fp32
+  // temporaries (deltas, their stack, signs, masks), whose allocation and page faults cost
+  // more than the arithmetic. Magnitude top-k needs each model's global threshold first (one
+  // model-sized temporary at a time); the elements equal to the threshold are kept in index
+  // order, as top_k_mask does, via per-chunk counts. Random masks are drawn per chunk
+  // (chunk_generator): deterministic, but other draws than merge()'s. L1 rescaling,
+  // breadcrumbs, DELLA and fp64 use merge().
+  at::Tensor merge_into(const TensorGroup& g, const Params& p, uint64_t seed, at::ScalarType out_type) const override {
+    const bool chunked = g.base.scalar_type() != torch::kFloat64 && p.rescale != Rescale::L1 &&
+                         (sparsify_ == Sparsify::None || sparsify_ == Sparsify::Magnitude || sparsify_ == Sparsify::Random);
+    if (!chunked) return merge(g, p, seed).to(out_type);
+    const size_t N = g.models.size();
+    const at::Tensor base = g.base.reshape({-1});
+    std::vector<at::Tensor> xs;
+    for (const auto& x : g.models) xs.push_back(x.reshape({-1}));
+    const int64_t n = base.numel(), chunks = (n + kChunk - 1) / kChunk;
+    enum class Keep { All, None, TopK };
+    std::vector<Keep> keep(N, Keep::All);
+    std::vector<float> thr(N, 0.f);
+    std::vector<int64_t> need(N, 0);
+    std::vector<std::vector<int64_t>> eq_before(N);  // elements equal to thr before each chunk
+    for (size_t i = 0; i < N; ++i) {
+      const double density = p.density[i];
+      if (sparsify_ == Sparsify::None || density >= 1) continue;
+      if (density <= 0) {
+        keep[i] = Keep::None;
+        continue;
+      }
+      if (sparsify_ != Sparsify::Magnitude) continue;
+      const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(density * static_cast<double>(n)));
+      if (k >= n) continue;
+      keep[i] = Keep::TopK;
+      const TopK t = magnitude_threshold(xs[i], base, k, chunks);
+      thr[i] = t.threshold;
+      need[i] = t.need;
+      eq_before[i] = t.eq_before;
+    }
+    double wsum = 0;
+    for (double w : p.weight) wsum += w;
+    const double plain_div = std::abs(wsum) < 1e-8 ? 1.0 : wsum;
+    at::Tensor out = torch::empty(g.base.sizes(), torch::TensorOptions().dtype(out_type));
+    at::Tensor flat = out.view({-1});
+    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t s = c * kChunk, len = std::min(kChunk, n - s);
+        const at::Tensor b = base.narrow(0, s, len).to(torch::kFloat32);
+        std::vector<at::Tensor> ds(N);
+        for (size_t i = 0; i < N; ++i) {
+          at::Tensor d = xs[i].narrow(0, s, len).to(torch::kFloat32) - b;
+          if (keep[i] == Keep::None) {
+            d.zero_();
+          } else if (keep[i] == Keep::TopK) {
+            const at::Tensor ad = d.abs();
+            at::Tensor m = ad > thr[i];
+            const at::Tensor eq = ad == thr[i];
+            if (eq_before[i].empty()) {
+              m.logical_or_(eq);
+            } else if (const int64_t before = eq_before[i][static_cast<size_t>(c)]; before < need[i]) {
+              m.logical_or_(eq.logical_and((eq.cumsum(0) + before) <= need[i]));
+            }
+            d.mul_(m);
+          } else if (sparsify_ == Sparsify::Random && p.density[i] < 1) {
+            const at::Tensor mask = torch::empty_like(d).bernoulli_(p.density[i], chunk_generator(seed, g.name, i, c));
+            d.mul_(mask);
+            if (p.rescale == Rescale::Density) d.div_(p.density[i]);
+          }
+          ds[i] = d.mul_(p.weight[i]);
+        }
+        at::Tensor mixed = ds[0].clone();
+        for (size_t i = 1; i < N; ++i) mixed.add_(ds[i]);
+        if (consensus_) {
+          const at::Tensor majority = (mixed >= 0).to(torch::kFloat32) * 2 - 1;
+          mixed.zero_();
+          at::Tensor div = torch::zeros_like(mixed);
+          for (size_t i = 0; i < N; ++i) {
+            const at::Tensor agree = (ds[i].sign() == majority).to(torch::kFloat32);
+            mixed.add_(ds[i] * agree);
+            div.add_(agree, p.weight[i]);
+          }
+          if (p.normalize) mixed.div_(div.masked_fill_(div == 0, 1));
+        } else if (p.normalize) {
+          mixed.div_(plain_div);
+        }
+        if (p.lambda != 1) mixed.mul_(p.lambda);
+        flat.narrow(0, s, len).copy_(mixed.add_(b));
+      }
+    });
+    return out;
   }
 
  private:

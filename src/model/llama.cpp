@@ -4,6 +4,9 @@
 //   softmax in fp32; SiLU-gated MLP; no biases unless the config asks.
 // Batches are right-padded; position ids restart at 0 in every sequence.
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+
+#include <mutex>
 
 #include "modules.hpp"
 #include "uqmerge/util/error.hpp"
@@ -12,6 +15,14 @@
 namespace uqmerge::model::detail {
 
 namespace {
+at::Generator seeded_generator(const at::Device& device, uint64_t seed) {
+  if (device.is_cpu()) return at::detail::createCPUGenerator(seed);
+  at::Generator g = at::globalContext().defaultGenerator(device).clone();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_current_seed(seed);
+  return g;
+}
+
 at::Tensor rotate_half(const at::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
   return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
@@ -65,7 +76,7 @@ at::Tensor Llama::attention(const Layer& l, const at::Tensor& xq, const at::Tens
       v = v.repeat_interleave(nh / nkv, 1);
     }
     at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(D));
-    const at::Tensor allowed = causal ? at::ones({T, T}, at::kBool).tril() : mask;
+    const at::Tensor allowed = causal ? at::ones({T, T}, q.options().dtype(at::kBool)).tril() : mask;
     scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
     const double keep = 1.0 - dropout->p;
@@ -73,8 +84,10 @@ at::Tensor Llama::attention(const Layer& l, const at::Tensor& xq, const at::Tens
     for (int64_t b = 0; b < B; ++b) {
       const int64_t n = lengths[b];
       RngStream s(dropout->seeds[b], {static_cast<uint64_t>(layer)});
-      at::Generator gen = at::detail::createCPUGenerator(s.next_u64());
-      at::Tensor mb = at::empty({nh, n, n}, at::kFloat).bernoulli_(keep, gen).div_(keep);
+      // CPU: mt19937 from the stream; a GPU: the device's own Philox generator, seeded from the
+      // same stream (deterministic per device type; CPU and GPU masks differ).
+      at::Generator gen = seeded_generator(q.device(), s.next_u64());
+      at::Tensor mb = at::empty({nh, n, n}, q.options().dtype(at::kFloat)).bernoulli_(keep, gen).div_(keep);
       if (last_row) m[b].slice(2, 0, n).copy_(mb.slice(1, n - 1, n));
       else m[b].slice(1, 0, n).slice(2, 0, n).copy_(mb);
     }
@@ -87,18 +100,19 @@ at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, con
                           bool last_only) const {
   const int64_t B = x.size(0), T = x.size(1), D = cfg_.head_dim;
   // RoPE tables [T, D] in fp32, cast to the compute dtype as transformers does.
+  const auto on = x.options();
   const at::Tensor inv_freq =
-      1.0 / at::pow(cfg_.rope_theta, at::arange(0, D, 2, at::kLong).to(at::kFloat) / static_cast<double>(D));
-  const at::Tensor pos = at::arange(T, at::kLong).to(at::kFloat);
+      1.0 / at::pow(cfg_.rope_theta, at::arange(0, D, 2, on.dtype(at::kLong)).to(at::kFloat) / static_cast<double>(D));
+  const at::Tensor pos = at::arange(T, on.dtype(at::kLong)).to(at::kFloat);
   const at::Tensor freqs = at::outer(pos, inv_freq);
   const at::Tensor emb = at::cat({freqs, freqs}, -1);
   const at::Tensor cos = emb.cos().to(x.scalar_type()), sin = emb.sin().to(x.scalar_type());
   bool all_full = true;
   for (int64_t n : lengths) all_full &= n == T;
-  const at::Tensor len = at::tensor(lengths, at::kLong);
-  const at::Tensor key_valid = at::arange(T, at::kLong).view({1, 1, 1, T}) < len.view({B, 1, 1, 1});  // [B,1,1,T]
+  const at::Tensor len = at::tensor(lengths, at::kLong).to(x.device());
+  const at::Tensor key_valid = at::arange(T, on.dtype(at::kLong)).view({1, 1, 1, T}) < len.view({B, 1, 1, 1});  // [B,1,1,T]
   at::Tensor mask;  // [B, 1, T, T] true = may attend
-  if (!all_full) mask = at::ones({T, T}, at::kBool).tril().view({1, 1, T, T}).logical_and(key_valid);
+  if (!all_full) mask = at::ones({T, T}, on.dtype(at::kBool)).tril().view({1, 1, T, T}).logical_and(key_valid);
   const size_t L = layers_.size();
   for (size_t i = 0; i < L; ++i) {
     const Layer& l = layers_[i];
@@ -107,7 +121,7 @@ at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, con
       x = x + attention(l, h, h, cos, sin, cos, sin, mask, all_full, lengths, dropout, static_cast<int>(i), false);
     } else {
       // Final layer, last positions only: everything after the keys/values is per-token.
-      const at::Tensor rows = at::arange(B, at::kLong), last = len - 1;
+      const at::Tensor rows = at::arange(B, on.dtype(at::kLong)), last = len - 1;
       const at::Tensor hq = h.index({rows, last}).unsqueeze(1), xq = x.index({rows, last}).unsqueeze(1);  // [B,1,H]
       const at::Tensor cq = cos.index_select(0, last).view({B, 1, 1, D}), sq = sin.index_select(0, last).view({B, 1, 1, D});
       x = xq + attention(l, hq, h, cq, sq, cos, sin, key_valid, false, lengths, dropout, static_cast<int>(i), true);
@@ -120,7 +134,7 @@ at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, con
 
 at::Tensor Llama::head(const at::Tensor& hidden, const std::vector<int64_t>& rows) const {
   if (rows.empty()) return at::linear(hidden, lm_head_).to(at::kFloat);
-  const at::Tensor idx = at::tensor(rows, at::kLong);
+  const at::Tensor idx = at::tensor(rows, at::kLong).to(hidden.device());
   return at::linear(hidden, lm_head_.index_select(0, idx)).to(at::kFloat);
 }
 

@@ -2,11 +2,18 @@
 // projector and language model (see include/uqmerge/model/llava.hpp).
 #include "uqmerge/model/llava.hpp"
 
+#include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include <sched.h>
+
+#include <cstdlib>
 #include <thread>
 
 #include "modules.hpp"
 #include "uqmerge/io/torch_view.hpp"
 #include "uqmerge/util/error.hpp"
+#include "uqmerge/util/log.hpp"
 
 namespace uqmerge::model {
 
@@ -18,7 +25,8 @@ at::ScalarType scalar_type(DType d) {
   return torch_scalar_type(d);
 }
 
-WeightStore::WeightStore(const Checkpoint& ck, at::ScalarType dtype, const std::map<std::string, at::Tensor>* replace) {
+WeightStore::WeightStore(const Checkpoint& ck, at::ScalarType dtype, const std::map<std::string, at::Tensor>* replace,
+                         const at::Device& device) {
   for (const auto& name : ck.names()) {
     const at::Tensor* r = nullptr;
     if (replace)
@@ -26,8 +34,8 @@ WeightStore::WeightStore(const Checkpoint& ck, at::ScalarType dtype, const std::
     at::Tensor t = r ? *r : to_torch(ck.view(name));
     if (r && t.sizes() != at::IntArrayRef(ck.info(name).shape))
       throw_internal("model", "replacement for '" + name + "' has another shape than the checkpoint's");
-    if (t.scalar_type() != dtype) {
-      t = t.to(dtype);
+    if (t.scalar_type() != dtype || t.device() != device) {
+      t = t.to(device, dtype);
       copied_bytes_ += t.nbytes();
     }
     w_.emplace(name, std::move(t));
@@ -54,13 +62,14 @@ Linear linear(const WeightStore& ws, const std::string& prefix, bool bias) {
 struct LlavaModel::Impl {
   ModelConfig cfg;
   at::ScalarType dtype;
+  at::Device device;
   detail::WeightStore weights;
   std::optional<detail::ClipVision> vision;
   std::optional<detail::Projector> projector;
   detail::Llama llm;
 
-  Impl(const Checkpoint& ck, at::ScalarType dt, const std::map<std::string, at::Tensor>* replace)
-      : cfg(ck.config()), dtype(dt), weights(ck, dt, replace), llm(weights, ck.config().text) {
+  Impl(const Checkpoint& ck, at::ScalarType dt, const std::map<std::string, at::Tensor>* replace, const at::Device& dev)
+      : cfg(ck.config()), dtype(dt), device(dev), weights(ck, dt, replace, dev), llm(weights, ck.config().text) {
     if (cfg.arch == Architecture::Llama) return;
     vision.emplace(weights, *cfg.vision, cfg.vision_feature_layer, cfg.vision_feature_select_strategy == "full");
     projector.emplace(weights, cfg);
@@ -76,7 +85,7 @@ struct LlavaModel::Impl {
       std::vector<int64_t> text;
       bool image_done = false;
       auto flush = [&] {
-        if (!text.empty()) parts.push_back(llm.embed(at::tensor(text, at::kLong)));
+        if (!text.empty()) parts.push_back(llm.embed(at::tensor(text, at::kLong).to(device)));
         text.clear();
       };
       for (int64_t id : s.ids) {
@@ -85,7 +94,7 @@ struct LlavaModel::Impl {
           if (!images.defined() || s.image < 0 || s.image >= images.size(0))
             throw_internal("model", "image slot without image embeddings");
           flush();
-          parts.push_back(images[s.image].to(dtype));
+          parts.push_back(images[s.image].to(device, dtype));
           image_done = true;
         } else {
           if (id < 0 || id >= V)
@@ -104,7 +113,7 @@ struct LlavaModel::Impl {
       rows.push_back(e);
     }
     const int64_t T = *std::max_element(lengths.begin(), lengths.end());
-    at::Tensor x = at::zeros({static_cast<int64_t>(batch.size()), T, H}, at::TensorOptions().dtype(dtype));
+    at::Tensor x = at::zeros({static_cast<int64_t>(batch.size()), T, H}, at::TensorOptions().dtype(dtype).device(device));
     for (size_t b = 0; b < rows.size(); ++b) x[b].slice(0, 0, lengths[b]).copy_(rows[b]);
     return {x, lengths};
   }
@@ -116,7 +125,11 @@ LlavaModel::~LlavaModel() = default;
 std::unique_ptr<LlavaModel> LlavaModel::load(const Checkpoint& ck, const EngineOptions& opts) {
   ck.require_valid();
   set_torch_threads(opts.threads);
-  return std::unique_ptr<LlavaModel>(new LlavaModel(std::make_unique<Impl>(ck, detail::scalar_type(opts.compute), opts.replace)));
+  const at::Device device(opts.device);
+  if (!device.is_cpu() && !built_with_cuda())
+    throw_bad_input("device", "'" + opts.device + "': this build has no GPU support (rebuild with -DUQMERGE_TORCH_CUDA=ON)");
+  return std::unique_ptr<LlavaModel>(
+      new LlavaModel(std::make_unique<Impl>(ck, detail::scalar_type(opts.compute), opts.replace, device)));
 }
 
 const ModelConfig& LlavaModel::config() const { return impl_->cfg; }
@@ -126,13 +139,13 @@ int64_t LlavaModel::image_tokens() const { return impl_->vision ? impl_->vision-
 at::Tensor LlavaModel::vision_features(const at::Tensor& pixels) const {
   if (!impl_->vision) throw_bad_input("model", "a text-only checkpoint has no vision tower");
   at::InferenceMode guard;
-  return impl_->vision->forward(pixels.to(impl_->dtype));
+  return impl_->vision->forward(pixels.to(impl_->device, impl_->dtype)).to(at::kCPU);  // callers cache features in host memory
 }
 
 at::Tensor LlavaModel::project(const at::Tensor& feats) const {
   if (!impl_->projector) throw_bad_input("model", "a text-only checkpoint has no projector");
   at::InferenceMode guard;
-  return impl_->projector->forward(feats.to(impl_->dtype));
+  return impl_->projector->forward(feats.to(impl_->device, impl_->dtype));
 }
 
 int64_t LlavaModel::expanded_length(const Sequence& s) const {
@@ -150,18 +163,46 @@ at::Tensor LlavaModel::last_logits(const std::vector<Sequence>& batch, const at:
     if (r < 0 || r >= impl_->cfg.text.vocab_size) throw_bad_input("options", "token id " + std::to_string(r) + " outside the vocabulary");
   auto [x, lengths] = impl_->embed(batch, images);
   const at::Tensor h = impl_->llm.forward(x, lengths, dropout, /*last_only=*/true);  // [B, 1, H]
-  return impl_->llm.head(h.squeeze(1), rows);
+  return impl_->llm.head(h.squeeze(1), rows).to(at::kCPU);
 }
 
 at::Tensor LlavaModel::full_logits(const std::vector<Sequence>& batch, const at::Tensor& images) const {
   at::InferenceMode guard;
   auto [x, lengths] = impl_->embed(batch, images);
   const at::Tensor h = impl_->llm.forward(x, lengths, nullptr);
-  return impl_->llm.head(h.reshape({-1, h.size(-1)}), {}).view({h.size(0), h.size(1), -1});
+  return impl_->llm.head(h.reshape({-1, h.size(-1)}), {}).view({h.size(0), h.size(1), -1}).to(at::kCPU);
+}
+
+bool built_with_cuda() {
+#ifdef UQMERGE_HAVE_TORCH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string resolve_device(const std::string& wanted, int local_rank) {
+  if (wanted == "cpu") return "cpu";
+  if (wanted != "cuda" && wanted != "auto") throw_bad_input("device", "'" + wanted + "' (valid: auto, cpu, cuda)");
+  const int gpus = built_with_cuda() && at::hasCUDA() ? static_cast<int>(at::detail::getCUDAHooks().deviceCount()) : 0;
+  if (gpus > 0) return "cuda:" + std::to_string(local_rank % gpus);
+  const std::string why = built_with_cuda() ? "no GPU is visible to this rank (CUDA_VISIBLE_DEVICES, the Slurm GPU binding)"
+                                            : "this build has no GPU support (rebuild with -DUQMERGE_TORCH_CUDA=ON)";
+  if (wanted == "cuda") throw_bad_input("device", "cuda requested but " + why + "; set device: auto to allow the CPU");
+  log::warn("device auto: {}; computing on the CPU", why);
+  return "cpu";
 }
 
 int set_torch_threads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) {
+    // This process's share: OMP_NUM_THREADS when set (jobs/uqmerge.slurm sets it to
+    // --cpus-per-task), else the CPUs of its affinity mask (Slurm/mpirun binding), never the
+    // whole node's cores.
+    if (const char* env = std::getenv("OMP_NUM_THREADS"); env && std::atoi(env) > 0) threads = std::atoi(env);
+    cpu_set_t set;
+    if (threads <= 0 && sched_getaffinity(0, sizeof set, &set) == 0) threads = CPU_COUNT(&set);
+    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   at::set_num_threads(threads);
   return at::get_num_threads();
 }

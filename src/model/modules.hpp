@@ -18,7 +18,8 @@ at::ScalarType scalar_type(DType d);
 // Canonical name -> tensor in the compute dtype (zero-copy when the stored dtype matches).
 class WeightStore {
  public:
-  WeightStore(const Checkpoint& ck, at::ScalarType dtype, const std::map<std::string, at::Tensor>* replace = nullptr);
+  WeightStore(const Checkpoint& ck, at::ScalarType dtype, const std::map<std::string, at::Tensor>* replace,
+              const at::Device& device);
   const at::Tensor& get(const std::string& name) const;  // missing: internal error (validated before)
   const at::Tensor* find(const std::string& name) const;
   uint64_t copied_bytes() const { return copied_bytes_; }

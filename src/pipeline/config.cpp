@@ -81,7 +81,7 @@ RunConfig load_config(const fs::path& file) {
     throw_bad_input(file.string(), std::string("not valid YAML: ") + e.what());
   }
   const Ctx x{file.string(), file.has_parent_path() ? file.parent_path() : fs::path(".")};
-  x.keys(root, "", {"output_dir", "seed", "dtype", "threads", "backend", "vision_tower", "candidates", "models", "uq",
+  x.keys(root, "", {"output_dir", "seed", "dtype", "threads", "backend", "device", "vision_tower", "candidates", "models", "uq",
                     "merge", "selection", "base_model", "baselines", "evaluation"});
   c.output_dir = x.path(x.get<std::string>(root, "output_dir", c.output_dir.string()));
   c.seed = x.get<uint64_t>(root, "seed", c.seed);
@@ -92,6 +92,8 @@ RunConfig load_config(const fs::path& file) {
   c.threads = x.get<int>(root, "threads", 0);
   c.backend = x.get<std::string>(root, "backend", "mpi");
   if (c.backend != "mpi" && c.backend != "nccl") x.bad("backend", "'" + c.backend + "' (valid: mpi, nccl)");
+  c.device = x.get<std::string>(root, "device", c.device);
+  if (c.device != "auto" && c.device != "cpu" && c.device != "cuda") x.bad("device", "'" + c.device + "' (valid: auto, cpu, cuda)");
   if (root["vision_tower"]) c.vision_tower = x.path(x.get<std::string>(root, "vision_tower", ""));
   const YAML::Node models = root["candidates"] ? root["candidates"] : root["models"];
   if (!models || !models.IsSequence() || models.size() == 0) x.bad("candidates", "a non-empty list of {model: DIR}");

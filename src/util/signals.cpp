@@ -9,14 +9,9 @@ namespace uqmerge::signals {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
 
-extern "C" void on_stop_signal(int sig) {
-  if (g_signal != 0 && sig != SIGUSR1) {  // asked twice: stop now
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-    return;
-  }
-  g_signal = sig;
-}
+// Repeated signals only set the flag again: Slurm may deliver SIGTERM to a rank more than once
+// within its KillWait, and dying before the safe point would lose the evaluation in flight.
+extern "C" void on_stop_signal(int sig) { g_signal = sig; }
 }  // namespace
 
 void install_stop_handlers() {

@@ -2,6 +2,7 @@
 // checkpoints (made by make_llava_logits.py into UQMERGE_REF_DIR/llava): vision features,
 // projected image embeddings, full logits and last-position option logits, max abs diff
 // <= 1e-4 in fp32. Also: attention-dropout reproducibility and batch independence.
+#include <cstdlib>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -35,12 +36,21 @@ struct Case {
   at::Tensor tensor(const std::string& n) const { return to_torch(ref->view(n)).clone(); }
 };
 
-Case load(const std::string& name, const nlohmann::json& info, DType compute = DType::F32) {
+// UQMERGE_TEST_DEVICE=cuda (scripts/gpu-check.sh) runs the GPU test below; everything else on the CPU.
+std::string test_device() {
+  const char* d = std::getenv("UQMERGE_TEST_DEVICE");
+  return d && *d ? d : "";
+}
+
+Case load(const std::string& name, const nlohmann::json& info, DType compute = DType::F32, const std::string& device = "cpu") {
   Case c;
   c.name = name;
   const fs::path dir = ref_dir() / name;
   const Checkpoint ck = Checkpoint::open(dir);  // original layout: mm_vision_tower "clip" is relative
-  c.model = LlavaModel::load(ck, {compute, 0});
+  model::EngineOptions opts;
+  opts.compute = compute;
+  opts.device = device;
+  c.model = LlavaModel::load(ck, opts);
   c.ref = SafetensorsFile::open(dir / "reference.safetensors");
   const at::Tensor ids = c.tensor("input_ids"), lengths = c.tensor("lengths"), rows = c.tensor("image_rows");
   const int64_t image_token = info["image_token"].get<int64_t>();
@@ -60,7 +70,9 @@ Case load(const std::string& name, const nlohmann::json& info, DType compute = D
   return c;
 }
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>(); }
+double max_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kCPU).to(at::kDouble) - b.to(at::kCPU).to(at::kDouble)).abs().max().item<double>();
+}
 
 TEST(ReferenceModel, MatchesTransformersInFp32) {
   const auto all = cases();
@@ -104,6 +116,29 @@ TEST(ReferenceModel, BFloat16ComputeIsClose) {
     const at::Tensor r = ref[b][lengths[b].item<int64_t>() - 1];
     // bf16 keeps 8 bits of mantissa: a loose bound relative to the logits' spread.
     EXPECT_LE(max_diff(last[b], r), 0.05 * (r.abs().max().item<double>() + 1)) << b;
+  }
+}
+
+// The engine on a GPU in bf16 against transformers' fp32 logits, every reference checkpoint:
+// bf16 keeps 8 mantissa bits, so the bound is relative to each row's logit range (as above).
+TEST(ReferenceModel, GpuBf16MatchesTransformers) {
+  const std::string device = test_device();
+  if (device.empty()) GTEST_SKIP() << "set UQMERGE_TEST_DEVICE=cuda (scripts/gpu-check.sh)";
+  const auto all = cases();
+  for (auto it = all.begin(); it != all.end(); ++it) {
+    SCOPED_TRACE(it.key());
+    Case c = load(it.key(), it.value(), DType::BF16, model::resolve_device(device, 0));
+    const at::Tensor emb = c.model->project(c.model->vision_features(c.tensor("pixel_values")));
+    const at::Tensor last = c.model->last_logits(c.seqs, emb, {});
+    const at::Tensor ref = c.tensor("logits"), lengths = c.tensor("lengths");
+    double worst = 0;
+    for (int64_t b = 0; b < ref.size(0); ++b) {
+      const at::Tensor r = ref[b][lengths[b].item<int64_t>() - 1];
+      const double d = max_diff(last[b], r), bound = 0.05 * (r.abs().max().item<double>() + 1);
+      worst = std::max(worst, d / bound);
+      EXPECT_LE(d, bound) << b;
+    }
+    std::printf("[%s on %s, bf16] worst |diff| / bound %.3f\n", it.key().c_str(), device.c_str(), worst);
   }
 }
 

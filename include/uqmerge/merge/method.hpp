@@ -63,6 +63,9 @@ class Method {
   virtual bool default_normalize() const { return false; }
   virtual Rescale default_rescale() const { return Rescale::None; }
   virtual at::Tensor merge(const TensorGroup& g, const Params& p, uint64_t seed) const = 0;
+  // The merge written straight in the output dtype. Default: merge() then a cast; the
+  // task-arithmetic family overrides it with a chunked kernel (no tensor-sized temporaries).
+  virtual at::Tensor merge_into(const TensorGroup& g, const Params& p, uint64_t seed, at::ScalarType out) const;
   // Running-sum methods (linear): merge() == finish(accumulate(...) over the models in order),
   // so the incremental driver adds only each step's new model. acc starts as zeros in the
   // compute dtype (fp32; fp64 for fp64 inputs).

@@ -26,6 +26,7 @@ namespace uqmerge::model {
 struct EngineOptions {
   DType compute = DType::F32;  // F32 (CPU default), BF16 or F16
   int threads = 0;             // 0: all cores (libtorch's own default was 1 on some machines)
+  std::string device = "cpu";  // "cpu" or "cuda:N" (resolve_device); weights live there
   // Tensors (canonical names) that replace the checkpoint's: a merged model held in memory
   // (merge/engine.hpp gather()) runs on its reference checkpoint's config and remaining weights.
   const std::map<std::string, at::Tensor>* replace = nullptr;
@@ -77,6 +78,12 @@ class LlavaModel {
   explicit LlavaModel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The device a rank computes on: "cpu"; "cuda" (GPU local_rank % GPUs; bad input when this
+// build or machine has none); "auto" (a GPU when there is one, else the CPU with a warning).
+std::string resolve_device(const std::string& wanted, int local_rank);
+// Whether this build links libtorch's CUDA backend (-DUQMERGE_TORCH_CUDA=ON).
+bool built_with_cuda();
 
 // Sets libtorch's intra-op thread count (0 = all cores) and returns what it is now.
 int set_torch_threads(int threads);

@@ -30,6 +30,7 @@ struct RunConfig {
   DType dtype = DType::F32;
   int threads = 0;
   std::string backend = "mpi";
+  std::string device = "auto";      // auto | cpu | cuda (model::resolve_device)
   std::optional<std::filesystem::path> vision_tower;
   std::vector<ModelEntry> models;   // `candidates:` (also accepted: `models:`)
   uq::UqOptions uq;

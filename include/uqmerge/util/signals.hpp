@@ -1,7 +1,7 @@
 // uqmerge/util/signals.hpp — graceful stop for preemptible batch jobs (DESIGN §6, jobs/): SIGTERM
 // and SIGUSR1 set a flag that long-running commands poll at safe points (after each model
-// evaluation), where they save their resume state and exit with kExitStopped. A second
-// SIGTERM/SIGINT falls back to the default action (immediate termination).
+// evaluation), where they save their resume state and exit with kExitStopped. SIGINT keeps
+// its default (an interactive Ctrl-C stops at once; the state of finished evaluations stays).
 #pragma once
 
 namespace uqmerge::signals {
