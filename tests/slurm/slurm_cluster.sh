@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# A private single-node Slurm for the end-to-end tests, built from Debian's packages (munge,
+# slurmctld, slurmd, slurm-client; Slurm 22.05 on Debian 12). Everything lives in one directory:
+# its own munge key and socket, slurm.conf, state, spool and logs; nothing under /etc or /run is
+# touched and no systemd is needed. The daemons run in the foreground as children of the
+# calling shell, so their PIDs are known and they are stopped by PID.
+#
+# As a command:
+#   slurm_cluster.sh start DIR     start munged, slurmctld, slurmd in DIR (must not exist or be
+#                                  empty); returns when the node is idle; prints the exports
+#   slurm_cluster.sh stop DIR      cancel every job, stop the daemons started by `start DIR`
+#   slurm_cluster.sh env DIR       prints `export SLURM_CONF=...` for the client commands
+# As a library (tests): `source slurm_cluster.sh`, then
+#   slurm_cluster_start DIR        as above, and exports SLURM_CONF in the calling shell
+#   slurm_cluster_stop DIR         as above (safe to call twice; use it in an EXIT trap)
+#   slurm_cluster_have_binaries    0 when every Slurm/munge binary needed is installed
+#
+# Daemons run as root when the caller is root (containers, CI): SlurmUser=SlurmdUser=root.
+# The daemons carry UQMERGE_SLURM_DIR=DIR in their environment, the jobs' processes
+# SLURM_CONF=DIR/etc/slurm.conf and a SLURM_JOB_ID, slurmstepd keeps DIR/log/slurmd.log open;
+# after the daemons are stopped, `stop` kills whatever of these is still alive, so that an
+# interrupted test leaves nothing behind. (A test killed with SIGKILL cannot clean up: stop DIR by hand.)
+
+# Binaries the harness needs; the tests skip when one is missing.
+SLURM_CLUSTER_BINARIES="munged slurmctld slurmd sbatch srun squeue sinfo scontrol scancel sacct"
+
+slurm_cluster_have_binaries() {
+  local b
+  for b in $SLURM_CLUSTER_BINARIES; do
+    command -v "$b" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$b" >/dev/null 2>&1 || return 1
+  done
+}
+
+_sc_log() { echo "[slurm_cluster $(date +%H:%M:%S)] $*" >&2; }
+
+# A TCP port on 127.0.0.1 nobody listens on, from a range away from the usual services and
+# from the Linux ephemeral range (32768-60999). Two tests never run at once (ctest
+# RESOURCE_LOCK slurm), but another Slurm or a previous run's leftovers might.
+_sc_free_port() {
+  local p tries=0
+  while [ "$tries" -lt 200 ]; do
+    p=$((20000 + RANDOM % 10000))
+    tries=$((tries + 1))
+    # Bash's /dev/tcp connects: success means something listens there.
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  _sc_log "no free port found"
+  return 1
+}
+
+# Waits up to $1 seconds for the command in the remaining arguments to succeed.
+_sc_wait_for() {
+  local limit=$1 start=$SECONDS
+  shift
+  until "$@" >/dev/null 2>&1; do
+    if [ $((SECONDS - start)) -ge "$limit" ]; then return 1; fi
+    sleep 0.5
+  done
+}
+
+_sc_write_conf() {  # DIR CTLD_PORT
+  local dir=$1 port=$2 cpus mem user
+  user=$(id -un)
+  # CPUs and memory of this machine, as slurmd itself sees them. At least 2 CPUs so that a
+  # 2-task job fits; config_overrides below makes slurmd accept the configured figures.
+  cpus=$(slurmd -C 2>/dev/null | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' | head -1) || true
+  mem=$(slurmd -C 2>/dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -1) || true
+  [ -n "$cpus" ] || cpus=$(nproc)
+  [ -n "$mem" ] || mem=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
+  [ "$cpus" -ge 2 ] || cpus=2
+  mem=$((mem * 9 / 10))
+  : >"$dir/etc/plugstack.conf"  # no SPANK plugins (the system's plugstack.conf is not read)
+  cat >"$dir/etc/slurm.conf" <<EOF
+# Written by tests/slurm/slurm_cluster.sh for a private test cluster in $dir.
+ClusterName=uqtest
+SlurmctldHost=localhost
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+SlurmUser=$user
+SlurmdUser=$user
+AuthType=auth/munge
+CredType=cred/munge
+# Our own munged; a short credential lifetime, because it is also how long a requeued job
+# waits before it may start again (default 120 s).
+AuthInfo=socket=$dir/run/munge.socket,cred_expire=10
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/run/slurmctld.pid
+SlurmdPidFile=$dir/run/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+PlugStackConfig=$dir/etc/plugstack.conf
+TmpFS=$dir/tmp
+# No cgroups, no systemd: processes tracked by parent PID, no task binding.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+SwitchType=switch/none
+MpiDefault=pmix
+# No slurmdbd: completed jobs go to a text file that \`sacct --completion\` reads.
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$dir/log/jobcomp.txt
+SchedulerType=sched/backfill
+# Pending jobs (a requeued one waiting for its begin time) are looked at every second.
+SchedulerParameters=sched_interval=1,bf_interval=1
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+# Finished jobs stay visible to scontrol for a minute; kills escalate to SIGKILL after 5 s.
+MinJobAge=60
+KillWait=5
+InactiveLimit=0
+SlurmctldTimeout=30
+SlurmdTimeout=60
+ReturnToService=2
+SlurmdParameters=config_overrides
+JobRequeue=1
+MailProg=/bin/true
+NodeName=uqnode NodeAddr=127.0.0.1 NodeHostname=$(hostname -s) CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=uqnode Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+EOF
+}
+
+slurm_cluster_start() {  # DIR
+  local dir=$1 port key
+  if ! slurm_cluster_have_binaries; then
+    _sc_log "missing one of: $SLURM_CLUSTER_BINARIES"
+    return 1
+  fi
+  PATH="$PATH:/usr/sbin:/sbin"
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [ -n "$(ls -A "$dir")" ]; then
+    _sc_log "$dir is not empty"
+    return 1
+  fi
+  # Every directory Slurm and munge expect must exist before the daemons start.
+  mkdir -p "$dir"/{etc,run,log,state,spool,tmp}
+  chmod 0700 "$dir" "$dir/etc" "$dir/run"
+
+  # munge: a fresh key for this cluster only.
+  key=$dir/etc/munge.key
+  if command -v mungekey >/dev/null 2>&1; then
+    mungekey --create --keyfile="$key" --bits=1024 2>/dev/null || dd if=/dev/urandom of="$key" bs=128 count=1 status=none
+  else
+    dd if=/dev/urandom of="$key" bs=128 count=1 status=none
+  fi
+  chmod 0400 "$key"
+  UQMERGE_SLURM_DIR=$dir munged --foreground --force --key-file="$key" --socket="$dir/run/munge.socket" \
+    --pid-file="$dir/run/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/run/munged.seed" \
+    >>"$dir/log/munged.out" 2>&1 &
+  echo $! >"$dir/run/munged.started"
+  if ! _sc_wait_for 20 test -S "$dir/run/munge.socket"; then
+    _sc_log "munged did not start:"; tail -5 "$dir/log/munged.log" "$dir/log/munged.out" >&2
+    return 1
+  fi
+
+  port=$(_sc_free_port) || return 1
+  _sc_write_conf "$dir" "$port"
+  export SLURM_CONF=$dir/etc/slurm.conf
+  # -D: foreground (our child, PID known); -i: ignore state from an earlier run (there is none).
+  UQMERGE_SLURM_DIR=$dir slurmctld -D -i -f "$SLURM_CONF" >>"$dir/log/slurmctld.out" 2>&1 &
+  echo $! >"$dir/run/slurmctld.started"
+  if ! _sc_wait_for 30 scontrol ping; then
+    _sc_log "slurmctld does not answer:"; tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmctld.out" >&2
+    return 1
+  fi
+  UQMERGE_SLURM_DIR=$dir slurmd -D -N uqnode -f "$SLURM_CONF" >>"$dir/log/slurmd.out" 2>&1 &
+  echo $! >"$dir/run/slurmd.started"
+  # idle (not idle* / down / drain): slurmd registered and the node takes jobs.
+  if ! _sc_wait_for 60 _sc_node_idle; then
+    _sc_log "the node did not become idle:"; sinfo -N -l >&2 || true
+    tail -20 "$dir/log/slurmd.log" "$dir/log/slurmd.out" "$dir/log/slurmctld.log" >&2
+    return 1
+  fi
+  _sc_log "cluster up in $dir (slurmctld port $port): $(sinfo -h -N -o '%N %t CPUs=%c Mem=%m')"
+}
+
+_sc_node_idle() { [ "$(sinfo -h -N -o '%t' 2>/dev/null)" = "idle" ]; }
+
+# Stops the process whose PID is in FILE (when it is still the one we started), TERM then KILL.
+_sc_stop_pid() {  # DIR FILE NAME
+  local dir=$1 file=$2 name=$3 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null && _sc_ours "$dir" "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      _sc_log "$name ($pid) ignored SIGTERM; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  # Reap it when it is our child (no zombie left behind).
+  wait "$pid" 2>/dev/null || true
+  rm -f "$file"
+}
+
+# True when process PID belongs to the cluster in DIR: a daemon (the marker), a slurmstepd
+# (it starts with an empty environment, but keeps slurmd's log in DIR open), or a job's process
+# (this cluster's SLURM_CONF and a job ID).
+_sc_ours() {  # DIR PID
+  local env fd
+  env=$({ tr '\0' '\n' <"/proc/$2/environ"; } 2>/dev/null) || return 1
+  grep -qxF "UQMERGE_SLURM_DIR=$1" <<<"$env" && return 0
+  grep -qxF "SLURM_CONF=$1/etc/slurm.conf" <<<"$env" && grep -q "^SLURM_JOB_ID=" <<<"$env" && return 0
+  for fd in /proc/"$2"/fd/*; do
+    case "$(readlink "$fd" 2>/dev/null)" in "$1"/*) return 0 ;; esac
+  done
+  return 1
+}
+
+# " PID PPID GRANDPARENT ... 1 ": this process and its ancestors, never to be killed.
+_sc_ancestors() {
+  local pid=$BASHPID out=" "
+  while [ -n "$pid" ] && [ "$pid" -gt 0 ]; do
+    out="$out$pid "
+    pid=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+  done
+  echo "$out"
+}
+
+slurm_cluster_stop() {  # DIR
+  local dir=$1 pid self leftovers
+  [ -d "$dir" ] || return 0
+  dir=$(cd "$dir" && pwd)
+  export SLURM_CONF=$dir/etc/slurm.conf
+  PATH="$PATH:/usr/sbin:/sbin"
+  # Jobs first, while slurmd still runs to deliver the signals.
+  if [ -f "$dir/run/slurmctld.started" ] && scontrol ping >/dev/null 2>&1; then
+    # shellcheck disable=SC2046  # one argument per job ID
+    scancel --full --quiet $(squeue -h -o %i 2>/dev/null) 2>/dev/null || true
+    _sc_wait_for 20 test -z "$(squeue -h -o %i 2>/dev/null)" || _sc_log "jobs still listed: $(squeue -h 2>/dev/null | tr '\n' ';')"
+  fi
+  _sc_stop_pid "$dir" "$dir/run/slurmd.started" slurmd
+  _sc_stop_pid "$dir" "$dir/run/slurmctld.started" slurmctld
+  _sc_stop_pid "$dir" "$dir/run/munged.started" munged
+  # Anything else of this cluster still alive (slurmstepd, a job's processes), by PID; never
+  # this shell or its parents.
+  self=$(_sc_ancestors)
+  leftovers=""
+  for pid in /proc/[0-9]*; do
+    pid=${pid#/proc/}
+    case "$self" in *" $pid "*) continue ;; esac
+    if _sc_ours "$dir" "$pid"; then
+      leftovers="$leftovers $pid"
+    fi
+  done
+  if [ -n "$leftovers" ]; then
+    _sc_log "killing leftover processes:$leftovers ($(for p in $leftovers; do { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | cut -c1-40; echo -n '; '; done))"
+    # shellcheck disable=SC2086
+    kill -KILL $leftovers 2>/dev/null || true
+  fi
+  _sc_log "cluster in $dir stopped"
+}
+
+# ---- helpers for tests ---------------------------------------------------------------------
+
+# One field of `scontrol show job` (JobState, Restarts, ExitCode, Reason, ...); empty when the
+# controller no longer knows the job (MinJobAge after its end) or does not answer.
+slurm_job_field() {  # JOBID FIELD
+  { scontrol show job -o "$1" 2>/dev/null || true; } | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+}
+
+# The job's final accounting record as "STATE EXITCODE" from the job completion log
+# (sacct --completion: this cluster has no slurmdbd); empty when there is none yet.
+slurm_job_completion() {  # JOBID
+  { sacct --completion -n -P -j "$1" -o State,ExitCode 2>/dev/null || true; } | tail -1 | tr '|' ' '
+}
+
+# Waits until squeue no longer lists the job (pending, running, completing or requeued);
+# returns 1 after TIMEOUT seconds.
+slurm_job_wait_done() {  # JOBID TIMEOUT
+  local jid=$1 limit=$2 start=$SECONDS
+  while [ -n "$({ squeue -h -j "$jid" -o %i 2>/dev/null || true; })" ]; do
+    if [ $((SECONDS - start)) -ge "$limit" ]; then
+      _sc_log "job $jid still listed after ${limit}s: $(squeue -h -j "$jid" -o '%T %r' 2>/dev/null)"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# Command-line use.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  case "${1:-}:${2:-}" in
+    start:?*)
+      slurm_cluster_start "$2"
+      echo "export SLURM_CONF=$(cd "$2" && pwd)/etc/slurm.conf"
+      # The daemons are our children: detach them from this shell so they outlive it.
+      disown -a
+      ;;
+    stop:?*) slurm_cluster_stop "$2" ;;
+    env:?*) echo "export SLURM_CONF=$(cd "$2" && pwd)/etc/slurm.conf" ;;
+    *)
+      echo "usage: $0 start|stop|env DIR" >&2
+      exit 2
+      ;;
+  esac
+fi
