@@ -231,14 +231,24 @@ class TaskArithmetic final : public Method {
   // (chunk_generator): deterministic, but other draws than merge()'s. L1 rescaling,
   // breadcrumbs, DELLA and fp64 use merge().
   at::Tensor merge_into(const TensorGroup& g, const Params& p, uint64_t seed, at::ScalarType out_type) const override {
-    const bool chunked = g.base.scalar_type() != torch::kFloat64 && p.rescale != Rescale::L1 &&
-                         (sparsify_ == Sparsify::None || sparsify_ == Sparsify::Magnitude || sparsify_ == Sparsify::Random);
+    const bool della = sparsify_ == Sparsify::DellaMagprune;
+    const bool chunked = g.base.scalar_type() != torch::kFloat64 && p.rescale != Rescale::L1 && g.base.dim() <= 2 &&
+                         sparsify_ != Sparsify::MagnitudeOutliers;
     if (!chunked) return merge(g, p, seed).to(out_type);
     const size_t N = g.models.size();
     const at::Tensor base = g.base.reshape({-1});
     std::vector<at::Tensor> xs;
     for (const auto& x : g.models) xs.push_back(x.reshape({-1}));
-    const int64_t n = base.numel(), chunks = (n + kChunk - 1) / kChunk;
+    // DELLA ranks magnitudes within rows: its chunks are whole rows (a 1-D tensor is one row).
+    const int64_t n = base.numel(), cols = g.base.dim() == 2 ? g.base.size(1) : n;
+    const int64_t C = della ? std::max<int64_t>(1, kChunk / std::max<int64_t>(cols, 1)) * cols : kChunk;
+    const int64_t chunks = (n + C - 1) / C;
+    if (della)
+      for (size_t i = 0; i < N; ++i)
+        if (p.density[i] > 0 && p.density[i] < 1 &&
+            (p.density[i] + p.epsilon[i] >= 1 || p.density[i] - p.epsilon[i] <= 0))
+          throw_bad_input("epsilon", "must keep density +/- epsilon inside (0, 1); got density " + std::to_string(p.density[i]) +
+                                         ", epsilon " + std::to_string(p.epsilon[i]));
     enum class Keep { All, None, TopK };
     std::vector<Keep> keep(N, Keep::All);
     std::vector<float> thr(N, 0.f);
@@ -267,7 +277,7 @@ class TaskArithmetic final : public Method {
     at::Tensor flat = out.view({-1});
     at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        const int64_t s = c * kChunk, len = std::min(kChunk, n - s);
+        const int64_t s = c * C, len = std::min(C, n - s);
         const at::Tensor b = base.narrow(0, s, len).to(torch::kFloat32);
         std::vector<at::Tensor> ds(N);
         for (size_t i = 0; i < N; ++i) {
@@ -284,6 +294,18 @@ class TaskArithmetic final : public Method {
               m.logical_or_(eq.logical_and((eq.cumsum(0) + before) <= need[i]));
             }
             d.mul_(m);
+          } else if (della && p.density[i] < 1) {
+            // MagPrune: keep probability density - eps .. density + eps by magnitude rank in the row.
+            const at::Tensor t = d.view({-1, cols});
+            const at::Tensor order = torch::argsort(t.abs(), false, 1, false);
+            const at::Tensor ranks = torch::empty_like(t).scatter_(
+                1, order, torch::arange(1, cols + 1, t.options()).expand_as(t).contiguous());
+            const double eps = p.epsilon[i];
+            const at::Tensor norm = cols > 1 ? (ranks - 1) / static_cast<double>(cols - 1) : torch::zeros_like(t);
+            const at::Tensor probs = (p.density[i] - eps) + norm * 2 * eps;
+            const at::Tensor mask = torch::bernoulli(probs, chunk_generator(seed, g.name, i, c));
+            t.mul_(mask);
+            if (p.rescale == Rescale::Density) t.div_(probs);
           } else if (sparsify_ == Sparsify::Random && p.density[i] < 1) {
             const at::Tensor mask = torch::empty_like(d).bernoulli_(p.density[i], chunk_generator(seed, g.name, i, c));
             d.mul_(mask);
