@@ -27,6 +27,5 @@ if(UQMERGE_TORCH_CUDA)
   find_library(UQMERGE_C10_CUDA_LIBRARY c10_cuda PATHS "${_torch_lib_dir}" NO_DEFAULT_PATH REQUIRED)
   target_link_libraries(uqmerge_torch_deps INTERFACE "-Wl,--no-as-needed" ${UQMERGE_TORCH_CUDA_LIBRARY}
                         ${UQMERGE_C10_CUDA_LIBRARY} "-Wl,--as-needed")
-  target_compile_definitions(uqmerge_torch_deps INTERFACE UQMERGE_HAVE_TORCH_CUDA=1)
 endif()
 add_library(uqmerge::torch ALIAS uqmerge_torch_deps)

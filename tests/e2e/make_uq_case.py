@@ -62,4 +62,9 @@ text = (out / "config_np2.yaml").read_text().replace("output_dir: run_np2", "out
 (out / "config_run.yaml").write_text(text + "merge: {method: linear}\nselection: {order: descending, rule: global_min}\n"
                                      "baselines: {merge_all: true, random_k: {repeats: 2, k: 1, seed: 3}}\n"
                                      "evaluation:\n  datasets:\n    - {name: Labelled, path: data.tsv}\n")
+# More ranks than work items: one sample, J = 1, under 2 ranks (rank 1 has nothing to evaluate).
+text = (out / "config_np1.yaml").read_text().replace("output_dir: run_np1", "output_dir: run_idle")
+text = text.replace("perturbations: 3", "perturbations: 1").replace("    - {name: Sub, path: data.tsv, limit: 4}\n", "")
+text = text.replace("{name: Shapes, path: data.tsv, pad_options_to: 4}", "{name: One, path: data.tsv, limit: 1}")
+(out / "config_idle.yaml").write_text(text + "merge: {method: ties}\nbase_model: cand_a\n")
 print(f"wrote {out}")

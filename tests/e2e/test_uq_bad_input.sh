@@ -66,5 +66,18 @@ fresh
 rm "$work/c/cand_a/config.json"
 run missing-config "candidate 'cand_a': .*cand_a/config.json: missing"
 
+# A GPU demanded where there is none (this CPU build or machine): refused, not silently on the CPU.
+fresh
+printf 'device: cuda\n' >>"$work/c/config.yaml"
+run gpu-absent "device: cuda requested but .*(no GPU support|no GPU is visible).*set device: auto"
+# device: auto falls back to the CPU with a warning and completes.
+fresh
+printf 'device: auto\n' >>"$work/c/config.yaml"
+if (cd "$work/c" && "$bin" uq -c config.yaml) >"$work/out" 2>"$work/err" && grep -q "computing on the CPU" "$work/err" &&
+   [ -e "$work/c/run/results.h5" ]; then
+  echo "ok   gpu-auto-fallback"; pass=$((pass + 1))
+else
+  echo "FAIL gpu-auto-fallback"; head -3 "$work/err"; fail=$((fail + 1))
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
