@@ -189,7 +189,10 @@ std::string resolve_device(const std::string& wanted, int local_rank) {
   const std::string why = built_with_cuda() ? "no GPU is visible to this rank (CUDA_VISIBLE_DEVICES, the Slurm GPU binding)"
                                             : "this build has no GPU support (rebuild with -DUQMERGE_TORCH_CUDA=ON)";
   if (wanted == "cuda") throw_bad_input("device", "cuda requested but " + why + "; set device: auto to allow the CPU");
-  log::warn("device auto: {}; computing on the CPU", why);
+  // A CPU build computing on the CPU is what its user expects (info); a GPU build without a
+  // GPU usually means a wrong allocation or binding (warning).
+  if (built_with_cuda()) log::warn("device auto: {}; computing on the CPU", why);
+  else log::info("device auto: {}; computing on the CPU", why);
   return "cpu";
 }
 
