@@ -7,6 +7,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -54,6 +57,27 @@ at::Generator chunk_generator(uint64_t seed, const std::string& name, size_t mod
       RngStream(seed, {hash_name(name), model, 0x6d61736bull, static_cast<uint64_t>(chunk)}).next_u64());
 }
 constexpr int64_t kChunk = 1 << 15;  // elements per chunk of the chunked kernel (128 KiB fp32)
+
+// DARE's keep mask for one chunk, straight from Philox4x32-10 (util/rng): eight 16-bit uniforms
+// per block, kept when below p quantised to 2^-16 (returned: the keep probability used, so the
+// density rescale stays unbiased). Keyed by (seed, tensor, model, chunk) like chunk_generator;
+// several times cheaper than torch's bernoulli_ on an mt19937 generator, which dominated.
+double philox_keep_mask(float* out, int64_t len, uint64_t seed, const std::string& name, size_t model, int64_t chunk,
+                        double p) {
+  const uint64_t key = RngStream(seed, {hash_name(name), model, 0x64617265ull, static_cast<uint64_t>(chunk)}).next_u64();
+  const uint32_t below = static_cast<uint32_t>(std::lround(std::clamp(p, 0.0, 1.0) * 65536.0));
+  const std::array<uint32_t, 2> k{static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32)};
+  for (int64_t j = 0; j < len; j += 8) {
+    const uint64_t block = static_cast<uint64_t>(j / 8);
+    const auto r = philox4x32_10({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0, 0}, k);
+    const int64_t m = std::min<int64_t>(8, len - j);
+    for (int64_t q = 0; q < m; ++q) {
+      const uint32_t u = (r[static_cast<size_t>(q / 2)] >> (16 * (q % 2))) & 0xffffu;
+      out[j + q] = u < below ? 1.f : 0.f;
+    }
+  }
+  return below / 65536.0;
+}
 
 // |x - base| of one chunk as fp32.
 at::Tensor abs_delta(const at::Tensor& x, const at::Tensor& base, int64_t chunk, int64_t n) {
@@ -307,9 +331,10 @@ class TaskArithmetic final : public Method {
             t.mul_(mask);
             if (p.rescale == Rescale::Density) t.div_(probs);
           } else if (sparsify_ == Sparsify::Random && p.density[i] < 1) {
-            const at::Tensor mask = torch::empty_like(d).bernoulli_(p.density[i], chunk_generator(seed, g.name, i, c));
+            at::Tensor mask = torch::empty_like(d);
+            const double keep_p = philox_keep_mask(mask.data_ptr<float>(), len, seed, g.name, i, c, p.density[i]);
             d.mul_(mask);
-            if (p.rescale == Rescale::Density) d.div_(p.density[i]);
+            if (p.rescale == Rescale::Density && keep_p > 0) d.div_(keep_p);
           }
           ds[i] = d.mul_(p.weight[i]);
         }
