@@ -107,7 +107,6 @@ class Driver {
     }
   }
 
-  merge::Merger& merger() { return *merger_; }
   const std::vector<data::Dataset>& eval_datasets() const { return eval_datasets_; }
   bool has_merge_seconds(const std::vector<size_t>& m) const { return state_.merge_seconds.count(set_key(m)) != 0; }
   double merge_seconds(const std::vector<size_t>& m) const {
@@ -122,6 +121,15 @@ class Driver {
   // Accuracy on evaluation.datasets (unperturbed input).
   Accuracy accuracy_of(const std::vector<size_t>& members) {
     return accuracy(eval_datasets_, evaluate("acc/" + set_key(members), members, clean_options(cfg_.uq), eval_datasets_, eval_cache_));
+  }
+  // Writes the merge of `members` to dir (all ranks, sharded): the merger's kept tensors when
+  // they are this merge's (the step just evaluated), else merged again.
+  void save_merge(const std::vector<size_t>& members, const fs::path& dir, const std::string& card) {
+    if (set_key(members) != kept_key_) {
+      merger_->compute(members);
+      kept_key_ = set_key(members);
+    }
+    merger_->write(dir, card, /*overwrite=*/true);
   }
   std::string label(const std::vector<size_t>& members) const {
     if (members.size() == 1) return cfg_.models[members[0]].name;
@@ -163,6 +171,7 @@ class Driver {
     const auto t0 = std::chrono::steady_clock::now();
     weights_.clear();
     merger_->compute(members);
+    kept_key_ = key;
     weights_ = merger_->gather();
     weights_key_ = key;
     state_.merge_seconds[key] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -187,7 +196,7 @@ class Driver {
   std::optional<merge::Merger> merger_;
   std::vector<data::Dataset> eval_datasets_;
   std::map<std::string, at::Tensor> weights_;
-  std::string weights_key_;
+  std::string weights_key_, kept_key_;  // member sets of the gathered weights / the merger's kept tensors
   std::optional<uint64_t> ref_tower_;
   unsigned long new_evaluations_ = 0;
 };
@@ -256,10 +265,8 @@ int run_algorithm(const pipeline::RunConfig& cfg, const RunArgs& a, dist::Commun
     run.step_merge_seconds.push_back(drv.merge_seconds(members));
     step_u.push_back(run.steps.back().overall.macro);
     if (t > 1) log::info("step {} ({} models): uncertainty {:.6f}", t, t, step_u.back());
-    if (a.save_all_steps && t > 1) {
-      drv.merger().compute(members);
-      drv.merger().write(cfg.output_dir / "steps" / fmt::format("step_{:03}", t), "# step " + std::to_string(t) + "\n", true);
-    }
+    if (a.save_all_steps && t > 1)
+      drv.save_merge(members, cfg.output_dir / "steps" / fmt::format("step_{:03}", t), "# step " + std::to_string(t) + "\n");
   }
   // 4. selection
   run.global_min = pipeline::select_global_min(step_u);
@@ -325,7 +332,7 @@ int run_algorithm(const pipeline::RunConfig& cfg, const RunArgs& a, dist::Commun
     }
     comm.barrier();
   } else {
-    drv.merger().write(merged_dir, card, /*overwrite=*/true, &chosen);
+    drv.save_merge(chosen, merged_dir, card);
   }
   if (comm.rank() == 0) {
     seconds_out = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -89,26 +89,25 @@ void H5Writer::attr(const std::string& path, const std::string& name, int64_t va
   H5Oclose(obj);
 }
 
-void H5Writer::dataset(const std::string& path, const std::vector<double>& data, const std::vector<uint64_t>& dims) {
+void H5Writer::write_dataset(const std::string& path, int64_t file_type, int64_t mem_type, const void* data,
+                             const std::vector<uint64_t>& dims) {
   std::vector<hsize_t> d(dims.begin(), dims.end());
   const hid_t space = H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr);
-  const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                             "dataset " + path);
-  if (!data.empty()) CHECK_H5(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write " + path);
+  if (data) CHECK_H5(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write " + path);
   H5Dclose(ds);
   H5Sclose(space);
+}
+
+void H5Writer::dataset(const std::string& path, const std::vector<double>& data, const std::vector<uint64_t>& dims) {
+  write_dataset(path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data.empty() ? nullptr : data.data(), dims);
 }
 
 void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data) { dataset(path, data, {data.size()}); }
 
 void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data, const std::vector<uint64_t>& dims) {
-  std::vector<hsize_t> d(dims.begin(), dims.end());
-  const hid_t space = H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr);
-  const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                            "dataset " + path);
-  if (!data.empty()) CHECK_H5(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write " + path);
-  H5Dclose(ds);
-  H5Sclose(space);
+  write_dataset(path, H5T_STD_I64LE, H5T_NATIVE_INT64, data.empty() ? nullptr : data.data(), dims);
 }
 
 void H5Writer::dataset_f16(const std::string& path, const std::vector<uint16_t>& bits, const std::vector<uint64_t>& dims) {
@@ -118,12 +117,7 @@ void H5Writer::dataset_f16(const std::string& path, const std::vector<uint16_t>&
   H5Tset_fields(f16, 15, 10, 5, 0, 10);
   H5Tset_size(f16, 2);
   H5Tset_ebias(f16, 15);
-  std::vector<hsize_t> d(dims.begin(), dims.end());
-  const hid_t space = H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr);
-  const hid_t ds = CHECK_H5(H5Dcreate2(file_, path.c_str(), f16, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "dataset " + path);
-  if (!bits.empty()) CHECK_H5(H5Dwrite(ds, f16, H5S_ALL, H5S_ALL, H5P_DEFAULT, bits.data()), "write " + path);
-  H5Dclose(ds);
-  H5Sclose(space);
+  write_dataset(path, f16, f16, bits.empty() ? nullptr : bits.data(), dims);
   H5Tclose(f16);
 }
 

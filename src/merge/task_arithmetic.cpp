@@ -154,6 +154,23 @@ TopK magnitude_threshold(const at::Tensor& x, const at::Tensor& base, int64_t k,
   return t;
 }
 
+void check_magprune(double density, double epsilon) {
+  if (density + epsilon >= 1 || density - epsilon <= 0)
+    throw_bad_input("epsilon", "must keep density +/- epsilon inside (0, 1); got density " + std::to_string(density) +
+                                   ", epsilon " + std::to_string(epsilon));
+}
+
+// DELLA MagPrune's keep probabilities for whole rows t [rows, cols]: density - eps .. density +
+// eps, rising linearly with the magnitude rank within each row (rank by one sort, then the
+// inverse permutation).
+at::Tensor magprune_probs(const at::Tensor& t, double density, double epsilon) {
+  const int64_t cols = t.size(1);
+  const at::Tensor order = torch::argsort(t.abs(), false, 1, false);
+  const at::Tensor ranks = torch::empty_like(t).scatter_(1, order, torch::arange(1, cols + 1, t.options()).expand_as(t).contiguous());
+  const at::Tensor norm = cols > 1 ? (ranks - 1) / static_cast<double>(cols - 1) : torch::zeros_like(t);
+  return (density - epsilon) + norm * 2 * epsilon;
+}
+
 at::Tensor sparsify(const at::Tensor& d, Sparsify how, double density, double gamma, double epsilon, Rescale rescale,
                     at::Generator gen) {
   if (how == Sparsify::None || density >= 1) return d;
@@ -180,19 +197,11 @@ at::Tensor sparsify(const at::Tensor& d, Sparsify how, double density, double ga
     if (rescale == Rescale::Density) return d * mask / density;
     return rescale == Rescale::L1 ? l1_rescaled(d, mask) : d * mask;
   }
-  // DELLA MagPrune: keep probability rises linearly with the magnitude rank within each row.
+  // DELLA MagPrune.
   if (density <= 0) return torch::zeros_like(d);
-  if (density + epsilon >= 1 || density - epsilon <= 0)
-    throw_bad_input("epsilon", "must keep density +/- epsilon inside (0, 1); got density " + std::to_string(density) +
-                                   ", epsilon " + std::to_string(epsilon));
+  check_magprune(density, epsilon);
   const at::Tensor t = d.dim() < 2 ? d.unsqueeze(0) : d;
-  // Rank of each |t| within its row (1 = smallest): one sort, then the inverse permutation.
-  const at::Tensor order = torch::argsort(t.abs(), false, 1, false);
-  const at::Tensor ranks = torch::empty_like(t).scatter_(
-      1, order, torch::arange(1, t.size(1) + 1, t.options()).expand_as(t).contiguous());
-  const at::Tensor lo = std::get<0>(ranks.min(1, true)), hi = std::get<0>(ranks.max(1, true));
-  const at::Tensor norm = ((ranks - lo) / (hi - lo)).clamp(0, 1);
-  const at::Tensor probs = (density - epsilon) + norm * 2 * epsilon;
+  const at::Tensor probs = magprune_probs(t, density, epsilon);
   const at::Tensor mask = torch::bernoulli(probs, gen);
   at::Tensor out;
   if (rescale == Rescale::Density) out = t * mask / probs;
@@ -269,10 +278,7 @@ class TaskArithmetic final : public Method {
     const int64_t chunks = (n + C - 1) / C;
     if (della)
       for (size_t i = 0; i < N; ++i)
-        if (p.density[i] > 0 && p.density[i] < 1 &&
-            (p.density[i] + p.epsilon[i] >= 1 || p.density[i] - p.epsilon[i] <= 0))
-          throw_bad_input("epsilon", "must keep density +/- epsilon inside (0, 1); got density " + std::to_string(p.density[i]) +
-                                         ", epsilon " + std::to_string(p.epsilon[i]));
+        if (p.density[i] > 0 && p.density[i] < 1) check_magprune(p.density[i], p.epsilon[i]);
     enum class Keep { All, None, TopK };
     std::vector<Keep> keep(N, Keep::All);
     std::vector<float> thr(N, 0.f);
@@ -319,14 +325,8 @@ class TaskArithmetic final : public Method {
             }
             d.mul_(m);
           } else if (della && p.density[i] < 1) {
-            // MagPrune: keep probability density - eps .. density + eps by magnitude rank in the row.
             const at::Tensor t = d.view({-1, cols});
-            const at::Tensor order = torch::argsort(t.abs(), false, 1, false);
-            const at::Tensor ranks = torch::empty_like(t).scatter_(
-                1, order, torch::arange(1, cols + 1, t.options()).expand_as(t).contiguous());
-            const double eps = p.epsilon[i];
-            const at::Tensor norm = cols > 1 ? (ranks - 1) / static_cast<double>(cols - 1) : torch::zeros_like(t);
-            const at::Tensor probs = (p.density[i] - eps) + norm * 2 * eps;
+            const at::Tensor probs = magprune_probs(t, p.density[i], p.epsilon[i]);
             const at::Tensor mask = torch::bernoulli(probs, chunk_generator(seed, g.name, i, c));
             t.mul_(mask);
             if (p.rescale == Rescale::Density) t.div_(probs);

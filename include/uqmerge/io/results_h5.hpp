@@ -32,6 +32,9 @@ class H5Writer {
 
  private:
   int64_t open_object(const std::string& path);
+  // One dataset of `dims`: file type, memory type (HDF5 ids) and the data (nullptr: none).
+  void write_dataset(const std::string& path, int64_t file_type, int64_t mem_type, const void* data,
+                     const std::vector<uint64_t>& dims);
   std::filesystem::path path_, tmp_;
   int64_t file_ = -1;
   bool committed_ = false;
