@@ -66,6 +66,13 @@ pid=$!
 for _ in $(seq 600); do grep -q "step 2" "$work/kill.log" 2>/dev/null && break; sleep 0.05; done
 pkill -KILL -f "uqmerge run -c kill.yaml"; kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
 [ "$(run kill)" = 0 ] && same "$work/full/results.h5" "$work/kill/results.h5" && ok "SIGKILL then rerun: identical numbers" || bad "SIGKILL resume"
+# A truncated state file is refused (exit 2, names the file and --restart), nothing written.
+head -c 100 "$work/step/state.uqs" >"$work/trunc.uqs" && mkdir -p "$work/trunc" && cp "$work/trunc.uqs" "$work/trunc/state.uqs"
+sed "s/^output_dir: OUT/output_dir: trunc/" "$work/base.yaml" >"$work/trunc.yaml"
+(cd "$work" && "$mpiexec" -n 2 "$bin" run -c trunc.yaml >"$work/trunc.log" 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q "trunc/state.uqs: corrupt or truncated resume state.*--restart" "$work/trunc.log" &&
+  [ ! -e "$work/trunc/results.h5" ] && [ ! -e "$work/trunc/merged" ] && ok "truncated state refused (exit 2, names --restart)" ||
+  bad "truncated state: exit $rc"
 # A changed config refuses to resume; --restart starts over.
 sed -i 's/^seed: .*/seed: 8/' "$work/step.yaml"
 (cd "$work" && "$mpiexec" -n 2 "$bin" run -c step.yaml --overwrite >"$work/changed.log" 2>&1); rc=$?

@@ -66,6 +66,13 @@ fresh
 rm "$work/c/cand_a/config.json"
 run missing-config "candidate 'cand_a': .*cand_a/config.json: missing"
 
+# Run-only keys are validated by every command that reads the config.
+fresh
+printf 'baselines: {accuracy_guided: true}\n' >>"$work/c/config.yaml"
+run accuracy-guided-without-labels "config.yaml: baselines.accuracy_guided: needs labelled data: add evaluation.datasets"
+fresh
+printf 'baselines: {random_k: {repeats: 3, k: 9}}\n' >>"$work/c/config.yaml"
+run random-k-too-large "config.yaml: baselines.random_k.k: must be in 0..2"
 # A GPU demanded where there is none (this CPU build or machine): refused, not silently on the CPU.
 fresh
 printf 'device: cuda\n' >>"$work/c/config.yaml"
