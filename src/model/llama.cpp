@@ -97,7 +97,7 @@ at::Tensor Llama::attention(const Layer& l, const at::Tensor& xq, const at::Tens
 }
 
 at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, const AttentionDropout* dropout,
-                          bool last_only) const {
+                          bool last_only, std::vector<at::Tensor>* layers_out) const {
   const int64_t B = x.size(0), T = x.size(1), D = cfg_.head_dim;
   // RoPE tables [T, D] in fp32, cast to the compute dtype as transformers does.
   const auto on = x.options();
@@ -128,6 +128,7 @@ at::Tensor Llama::forward(at::Tensor x, const std::vector<int64_t>& lengths, con
     }
     const at::Tensor hm = rms_norm(x, l.post_norm);
     x = x + l.down(at::silu(l.gate(hm)) * l.up(hm));
+    if (layers_out) layers_out->push_back(x);
   }
   return rms_norm(x, norm_);
 }

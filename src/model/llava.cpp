@@ -173,6 +173,24 @@ at::Tensor LlavaModel::full_logits(const std::vector<Sequence>& batch, const at:
   return impl_->llm.head(h.reshape({-1, h.size(-1)}), {}).view({h.size(0), h.size(1), -1}).to(at::kCPU);
 }
 
+at::Tensor LlavaModel::vision_features_train(const at::Tensor& pixels) const {
+  if (!impl_->vision) throw_bad_input("model", "a text-only checkpoint has no vision tower");
+  return impl_->vision->forward(pixels.to(impl_->device, impl_->dtype));
+}
+
+at::Tensor LlavaModel::project_train(const at::Tensor& feats) const {
+  if (!impl_->projector) throw_bad_input("model", "a text-only checkpoint has no projector");
+  return impl_->projector->forward(feats.to(impl_->device, impl_->dtype));
+}
+
+at::Tensor LlavaModel::hidden_train(const std::vector<Sequence>& batch, const at::Tensor& images,
+                                    std::vector<at::Tensor>* layers_out) const {
+  auto [x, lengths] = impl_->embed(batch, images);
+  return impl_->llm.forward(x, lengths, nullptr, false, layers_out);
+}
+
+at::Tensor LlavaModel::head_train(const at::Tensor& hidden) const { return impl_->llm.head(hidden, {}); }
+
 bool built_with_cuda() {
 #ifdef UQMERGE_HAVE_TORCH_CUDA
   return true;

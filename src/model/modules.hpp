@@ -73,8 +73,9 @@ class Llama {
   // x [B, T, H] right-padded; lengths[b] real tokens. Returns final-normed hidden [B, T, H], or
   // with last_only [B, 1, H] at each sequence's last position: the final layer then computes
   // keys/values for all tokens but queries, output projection and MLP for that position only.
+  // layers_out (training): receives each layer's output residual stream [B, T, H].
   at::Tensor forward(at::Tensor x, const std::vector<int64_t>& lengths, const AttentionDropout* dropout,
-                     bool last_only = false) const;
+                     bool last_only = false, std::vector<at::Tensor>* layers_out = nullptr) const;
   // hidden [N, H] -> logits [N, rows] (fp32); rows empty = whole vocabulary.
   at::Tensor head(const at::Tensor& hidden, const std::vector<int64_t>& rows) const;
   const LlamaConfig& config() const { return cfg_; }

@@ -69,6 +69,17 @@ class LlavaModel {
   // Full logits [B, T, V] (fp32, padded to the longest sequence) — for tests.
   at::Tensor full_logits(const std::vector<Sequence>& batch, const at::Tensor& image_embeds) const;
 
+  // Differentiable forms, for the demo zoo's trainer (zoo/): no InferenceMode, results stay
+  // on the model's device, gradients flow into the tensors given as EngineOptions::replace.
+  at::Tensor vision_features_train(const at::Tensor& pixels) const;  // [B, P, Hv]
+  at::Tensor project_train(const at::Tensor& vision_features) const;  // [B, P, Ht]
+  // Final-normed hidden states [B, T, H] (right-padded to the longest sequence); layers_out
+  // receives every decoder layer's output (un-normed residual stream) when given.
+  at::Tensor hidden_train(const std::vector<Sequence>& batch, const at::Tensor& image_embeds,
+                          std::vector<at::Tensor>* layers_out = nullptr) const;
+  // hidden [N, H] -> logits [N, V] (fp32).
+  at::Tensor head_train(const at::Tensor& hidden) const;
+
   // Sequence length after the image slot expands to P rows.
   int64_t expanded_length(const Sequence& s) const;
 
