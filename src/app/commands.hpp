@@ -55,4 +55,13 @@ struct EvalArgs {
 };
 int cmd_eval(const EvalArgs& args);  // needs an active MpiRuntime
 
+struct ZooArgs {
+  std::string out;
+  int candidates = 10;
+  long long seed = 1;
+  double steps_scale = 1.0;
+  bool overwrite = false;
+};
+int cmd_zoo(const ZooArgs& args);  // needs an active MpiRuntime
+
 }  // namespace uqmerge::app

@@ -1,6 +1,6 @@
 // uqmerge — command-line entry point. Parses the subcommand, runs it, and is the one place
 // where errors are caught: logged as one line with the rank, then exit code 2 (bad input),
-// 1 (internal) or 3 (not implemented); with several MPI ranks, MPI_Abort ends them all.
+// 1 (internal) or 3 (not implemented: kept for subcommands under construction); with several MPI ranks, MPI_Abort ends them all.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -16,19 +16,6 @@
 #define UQMERGE_VERSION "dev"
 #endif
 
-namespace {
-
-// Subcommands that exist in the interface and are being built; each names its issue.
-struct Planned {
-  const char* name;
-  const char* help;
-  const char* issue;
-};
-constexpr Planned kPlanned[] = {
-    {"zoo", "build the built-in demo world and its model zoo", "#7 (built-in demo)"},
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace uqmerge;
@@ -99,12 +86,16 @@ int main(int argc, char** argv) {
   merge->add_option("-o,--out", merge_args.out, "output model directory")->required();
   merge->add_flag("--overwrite", merge_args.overwrite, "replace an existing output directory");
 
-  std::string planned_config;
-  for (const auto& p : kPlanned) {
-    CLI::App* sub = app.add_subcommand(p.name, std::string(p.help) + "  [not implemented yet: issue " + p.issue + "]");
-    sub->allow_extras();
-    sub->add_option("-c,--config", planned_config, "YAML config");
-  }
+  app::ZooArgs zoo_args;
+  CLI::App* zoo = app.add_subcommand(
+      "zoo", "Build the built-in demo: a synthetic visual world (VLMEvalKit TSVs), a SentencePiece tokenizer, a "
+             "pretrained vision tower, a base and N instruction-tuned LLaVA candidates trained here on the CPU "
+             "(docs/demo.md). Under mpirun the stages are split over the ranks.");
+  zoo->add_option("-o,--out", zoo_args.out, "output directory (must be absent or empty unless --overwrite)")->required();
+  zoo->add_option("--candidates", zoo_args.candidates, "number of candidates, 2..10 (default 10)");
+  zoo->add_option("--seed", zoo_args.seed, "seed of everything: world, data order, initial weights (default 1)");
+  zoo->add_option("--steps-scale", zoo_args.steps_scale, "multiply every stage's training steps (tests use < 1)");
+  zoo->add_flag("--overwrite", zoo_args.overwrite, "replace a non-empty output directory");
 
   try {
     app.parse(argc, argv);
@@ -119,18 +110,15 @@ int main(int argc, char** argv) {
   std::optional<dist::MpiRuntime> mpi;
   try {
     log::init(0, 1);  // MpiRuntime re-initialises the log with the rank
-    if (uq->parsed() || run->parsed() || eval->parsed() || merge->parsed()) {
+    if (uq->parsed() || run->parsed() || eval->parsed() || merge->parsed() || zoo->parsed()) {
       mpi.emplace(&argc, &argv);
+      if (zoo->parsed()) return app::cmd_zoo(zoo_args);
       if (eval->parsed()) return app::cmd_eval(eval_args);
       if (merge->parsed()) return app::cmd_merge(merge_args);
       return uq->parsed() ? app::cmd_uq(uq_args) : app::cmd_run(run_args);
     }
     if (inspect->parsed()) return app::cmd_inspect(inspect_args);
     if (answer->parsed()) return app::cmd_answer(answer_args);
-    for (const auto& p : kPlanned)
-      if (app.got_subcommand(p.name))
-        throw Error(ErrorKind::NotImplemented, std::string("uqmerge ") + p.name,
-                    std::string("not implemented yet (tracked in issue ") + p.issue + ")");
     return kExitBadInput;
   } catch (const std::exception& e) {
     log::error("{}", e.what());

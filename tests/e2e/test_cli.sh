@@ -42,7 +42,7 @@ fresh() {  # fresh copy of a reference checkpoint
 expect help 0 "" -- "$bin" --help
 expect version 0 "" -- "$bin" --version
 expect unknown-option 2 "" -- "$bin" inspect --bogus x
-expect not-implemented 3 "uqmerge zoo: not implemented yet" -- "$bin" zoo
+expect zoo-without-out 2 "--out is required" -- "$bin" zoo
 
 d=$(fresh llava_hf)
 expect inspect-valid 0 "" -- "$bin" inspect "$d"

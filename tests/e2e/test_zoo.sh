@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `uqmerge zoo` end to end on a reduced zoo (3 candidates, 5 % of the training steps): the files
+# checked by independent readers (check_zoo.py), determinism for a seed and rank count, bad
+# input, an interrupted build, and configs/demo.yaml's pipeline (uqmerge run + the demo
+# report) on the reduced zoo.      test_zoo.sh UQMERGE_BINARY PYTHON PROJECT_DIR
+set -u
+bin=$1 py=$2 src=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mpi=(mpirun -np 2 --oversubscribe)
+pass=0 fail=0
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+
+# --- build, check, rebuild: same bits --------------------------------------------------------
+args=(--candidates 3 --steps-scale 0.05 --seed 5)
+if "${mpi[@]}" "$bin" zoo --out "$work/zoo" "${args[@]}" >"$work/zoo.log" 2>&1; then ok "zoo builds (2 ranks)"; else bad "zoo builds"; tail -20 "$work/zoo.log"; fi
+if HF_HUB_OFFLINE=1 "$py" "$src/tests/e2e/check_zoo.py" "$work/zoo" "$bin" 3 >"$work/check.log" 2>&1; then
+  ok "check_zoo.py ($(grep -c '^ok' "$work/check.log") checks)"
+else
+  bad "check_zoo.py"; grep -v '^ok' "$work/check.log" | tail -20
+fi
+"${mpi[@]}" "$bin" zoo --out "$work/zoo_b" "${args[@]}" >/dev/null 2>&1
+digest() { (cd "$1" && find . -type f ! -name zoo.json ! -name quality.md | sort | xargs sha256sum); }
+if [ -d "$work/zoo_b" ] && [ "$(digest "$work/zoo")" == "$(digest "$work/zoo_b")" ]; then
+  ok "same seed and ranks: identical files ($(digest "$work/zoo" | wc -l) files)"
+else
+  bad "same seed and ranks: files differ"; diff <(digest "$work/zoo") <(digest "$work/zoo_b") | head
+fi
+
+# --- bad input: exit 2, one line naming the problem, nothing written -------------------------
+expect() {  # NAME PATTERN ARGS...
+  local name=$1 pattern=$2
+  shift 2
+  "$bin" zoo "$@" >"$work/o" 2>"$work/e"
+  local rc=$?
+  if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/e")" -eq 1 ] && grep -Eq -- "$pattern" "$work/e"; then ok "$name"; else
+    bad "$name (exit $rc)"; head -3 "$work/e"; fi
+}
+mkdir -p "$work/full" && touch "$work/full/keep.txt"
+expect non-empty "full: is not empty: pass --overwrite" --out "$work/full"
+[ -f "$work/full/keep.txt" ] && ok "non-empty directory untouched" || bad "non-empty directory untouched"
+expect too-few "--candidates: 1 is out of range: the demo zoo has 2..10" --out "$work/x" --candidates 1
+expect too-many "--candidates: 11 is out of range" --out "$work/x" --candidates 11
+expect negative-seed "--seed: -3 is negative" --out "$work/x" --seed -3
+expect zero-steps "--steps-scale: 0 is out of range" --out "$work/x" --steps-scale 0
+[ ! -e "$work/x" ] && ok "refused runs create nothing" || bad "refused runs create nothing"
+
+# --- interrupted: nothing that looks complete --------------------------------------------------
+"$bin" zoo --out "$work/cut" --candidates 2 --steps-scale 0.05 >/dev/null 2>&1 &
+pid=$!
+sleep 4
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if [ ! -e "$work/cut" ] && ! find "$work" -path "$work/zoo*" -prune -o -name zoo.json -print | grep -q .; then
+  ok "killed build leaves no $work/cut and no zoo.json"
+else
+  bad "killed build left output"; ls -la "$work"
+fi
+if "$bin" zoo --out "$work/cut" --candidates 2 --steps-scale 0.02 >/dev/null 2>&1 && [ -f "$work/cut/zoo.json" ] &&
+   [ ! -e "$work/cut.partial" ]; then ok "rerun after the kill completes (stale .partial replaced)"; else bad "rerun after the kill"; fi
+
+# --- the demo pipeline on the reduced zoo ------------------------------------------------------
+"$py" - "$src/configs/demo.yaml" "$work" <<'EOF'
+import sys, yaml
+from pathlib import Path
+cfg = yaml.safe_load(Path(sys.argv[1]).read_text())
+work = Path(sys.argv[2])
+def rel(p): return str(work / "zoo" / Path(p).relative_to("../runs/demo/zoo"))
+cfg["output_dir"] = str(work / "run")
+cfg["uq"]["cache_dir"] = str(work / "cache")
+cfg["candidates"] = [dict(c, model=rel(c["model"])) for c in cfg["candidates"][:3]]
+cfg["base_model"] = rel(cfg["base_model"])
+cfg["uq"]["perturbations"] = 2
+for d in cfg["uq"]["datasets"] + cfg["evaluation"]["datasets"]:
+    d["path"] = rel(d["path"]); d["limit"] = 12
+cfg["baselines"]["random_k"]["repeats"] = 2
+(work / "demo.yaml").write_text(yaml.safe_dump(cfg))
+EOF
+if "${mpi[@]}" "$bin" run -c "$work/demo.yaml" >"$work/run.log" 2>&1; then ok "uqmerge run on the zoo (configs/demo.yaml, reduced)"; else
+  bad "uqmerge run on the zoo"; tail -20 "$work/run.log"; fi
+if "$py" - "$work/run/results.h5" <<'EOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f["/accuracy/steps"].shape == (3, 6), f["/accuracy/steps"].shape
+assert f["/baselines/random_k/accuracy"].shape == (2, 6)
+assert f["/baselines/merge_all/accuracy"].shape == (1, 6)
+d = f["/accuracy"].attrs["datasets"]; d = d.decode() if isinstance(d, bytes) else d; assert d.endswith("position_heldout,mixed_heldout"), d
+EOF
+then ok "results.h5: per-step and per-baseline accuracy on 6 datasets"; else bad "results.h5 accuracy shapes"; fi
+if "$py" "$src/analysis/demo_report.py" --zoo "$work/zoo" --run "linear=$work/run/results.h5" --out "$work/demo.md" \
+   >/dev/null 2>&1 && grep -q "UQ-Merge's choice scores" "$work/demo.md" && [ -s "$work/demo/merge_curve_linear.png" ]; then
+  ok "analysis/demo_report.py writes the report and the plot"
+else
+  bad "analysis/demo_report.py"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
