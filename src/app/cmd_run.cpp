@@ -281,11 +281,16 @@ int run_algorithm(const pipeline::RunConfig& cfg, const RunArgs& a, dist::Commun
     for (const auto& d : drv.eval_datasets()) run.eval_names.push_back(d.name());
     for (size_t m = 0; m < N; ++m) run.candidate_acc.push_back(drv.accuracy_of({m}));
     run.chosen_acc = drv.accuracy_of(chosen);
+    for (size_t t = 1; t <= N; ++t) run.step_acc.push_back(t == run.chosen ? *run.chosen_acc : drv.accuracy_of(prefix(run.order, t)));
   }
   auto measure = [&](RunRecord::Baseline& b, const std::vector<size_t>& members) {
     b.sets.push_back(members);
     b.uq.push_back(drv.uq_of(members).overall.macro);
-    if (with_acc) b.acc.push_back(drv.accuracy_of(members).macro);
+    if (with_acc) {
+      const Accuracy acc = drv.accuracy_of(members);
+      b.acc.push_back(acc.macro);
+      b.acc_datasets.push_back(acc.percent);
+    }
   };
   const auto& bl = cfg.baselines;
   if (bl.merge_all) {

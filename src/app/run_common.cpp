@@ -232,6 +232,11 @@ void write_results(const pipeline::RunConfig& cfg, const std::string& command, c
       }
       h5.dataset(g + "/uq_macro", b.uq, {n});
       if (!b.acc.empty()) h5.dataset(g + "/accuracy_macro", b.acc, {n});
+      if (!b.acc_datasets.empty()) {
+        std::vector<double> flat;
+        for (const auto& a : b.acc_datasets) flat.insert(flat.end(), a.begin(), a.end());
+        h5.dataset(g + "/accuracy", flat, {n, static_cast<uint64_t>(b.acc_datasets[0].size())});
+      }
       if (!b.order.empty()) h5.dataset(g + "/order", std::vector<int64_t>(b.order.begin(), b.order.end()));
       if (!b.curve.empty()) h5.dataset(g + "/curve", b.curve, {static_cast<uint64_t>(b.curve.size())});
     }
@@ -250,6 +255,15 @@ void write_results(const pipeline::RunConfig& cfg, const std::string& command, c
     }
     h5.dataset(g + "/candidates", flat, {M, D});
     h5.dataset(g + "/candidates_macro", macro, {M});
+    if (!run->step_acc.empty()) {
+      std::vector<double> st, st_macro;
+      for (const auto& a : run->step_acc) {
+        st.insert(st.end(), a.percent.begin(), a.percent.end());
+        st_macro.push_back(a.macro);
+      }
+      h5.dataset(g + "/steps", st, {static_cast<uint64_t>(run->step_acc.size()), D});
+      h5.dataset(g + "/steps_macro", st_macro, {static_cast<uint64_t>(run->step_acc.size())});
+    }
     if (run->chosen_acc) {
       h5.dataset(g + "/chosen", run->chosen_acc->percent, {D});
       h5.attr(g, "chosen_macro", run->chosen_acc->macro);

@@ -58,6 +58,7 @@ struct RunRecord {
     std::vector<std::vector<size_t>> sets;     // evaluated member sets (merge order)
     std::vector<double> uq;                    // macro uncertainty per set
     std::vector<double> acc;                   // macro accuracy per set (with evaluation.datasets)
+    std::vector<std::vector<double>> acc_datasets;  // ... and per dataset
     std::vector<size_t> order;                 // ascending / accuracy_guided: their order
     std::vector<double> curve;                 // ... and the criterion along it
     std::map<std::string, int64_t> attrs;
@@ -66,6 +67,7 @@ struct RunRecord {
   std::vector<std::string> eval_names;       // evaluation datasets
   std::vector<Accuracy> candidate_acc;       // per candidate
   std::optional<Accuracy> chosen_acc;
+  std::vector<Accuracy> step_acc;            // per merge step (the merge curve's accuracy)
 };
 
 void write_results(const pipeline::RunConfig& cfg, const std::string& command, const std::vector<uq::ModelResult>& results,
