@@ -122,7 +122,8 @@ def method_section(label, run, fig_rel):
         if name == "merge_all":
             what = "merge-all (%d models)" % len(run.names)
         elif name == "random_k":
-            what = "random-k (k = %d, %d seeds)" % (int(b.attrs["k"]), acc.shape[0])
+            k = int(b.attrs["k"])
+            what = "random-k (k = %d, %d seeds%s)" % (k, acc.shape[0], "; k = N: every draw is all candidates" if k == run.N else "")
         else:
             what = "ascending order, its own choice (%d models)" % b["members"].shape[1]
         rows.append((what, mi, si, mo, so, mu, acc.shape[0]))
