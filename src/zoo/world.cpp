@@ -67,6 +67,18 @@ int count_if(const Scene& s, int colour, int shape) {
   for (const auto& o : s.objects) n += (colour < 0 || o.colour == colour) && (shape < 0 || o.shape == shape);
   return n;
 }
+// One of the scene's objects satisfying `pred`, uniformly; when none does, the scene is redrawn
+// (same domain) until one does.
+template <class Pred>
+const Object& pick_unique(Scene& s, RngStream& rng, const WorldOptions& w, Pred pred) {
+  for (;;) {
+    std::vector<const Object*> ok;
+    for (const auto& o : s.objects)
+      if (pred(o)) ok.push_back(&o);
+    if (!ok.empty()) return *ok[rng.below(ok.size())];
+    s = sample_scene(rng, w, s.noisy);
+  }
+}
 }  // namespace
 
 const std::vector<std::string>& shape_names() {
@@ -204,34 +216,17 @@ Item ask(Scene& s, Family family, RngStream& rng, const WorldOptions& w) {
   const bool mixed = family == Family::Mixed;
   if (mixed) family = std::array{Family::Colour, Family::Shape, Family::Count, Family::Exists}[rng.below(4)];
   switch (family) {
-    case Family::Colour: {
-      // An object whose shape is unique in the scene; redraw until there is one.
-      for (;;) {
-        std::vector<const Object*> unique;
-        for (const auto& o : s.objects)
-          if (count_if(s, -1, o.shape) == 1) unique.push_back(&o);
-        if (!unique.empty()) {
-          const Object& o = *unique[rng.below(unique.size())];
-          const std::string q = mixed ? "Which colour does the " + shapes[static_cast<size_t>(o.shape)] + " have?"
-                                      : "What colour is the " + shapes[static_cast<size_t>(o.shape)] + "?";
-          return choice(q, colours, o.colour, 4, rng);
-        }
-        s = sample_scene(rng, w, s.noisy);
-      }
+    case Family::Colour: {  // about an object whose shape is unique in the scene
+      const Object& o = pick_unique(s, rng, w, [&](const Object& x) { return count_if(s, -1, x.shape) == 1; });
+      const std::string q = mixed ? "Which colour does the " + shapes[static_cast<size_t>(o.shape)] + " have?"
+                                  : "What colour is the " + shapes[static_cast<size_t>(o.shape)] + "?";
+      return choice(q, colours, o.colour, 4, rng);
     }
-    case Family::Shape: {
-      for (;;) {
-        std::vector<const Object*> unique;
-        for (const auto& o : s.objects)
-          if (count_if(s, o.colour, -1) == 1) unique.push_back(&o);
-        if (!unique.empty()) {
-          const Object& o = *unique[rng.below(unique.size())];
-          const std::string q = mixed ? "Which shape is " + colours[static_cast<size_t>(o.colour)] + "?"
-                                      : "What shape is the " + colours[static_cast<size_t>(o.colour)] + " object?";
-          return choice(q, shapes, o.shape, 4, rng);
-        }
-        s = sample_scene(rng, w, s.noisy);
-      }
+    case Family::Shape: {  // about an object whose colour is unique in the scene
+      const Object& o = pick_unique(s, rng, w, [&](const Object& x) { return count_if(s, x.colour, -1) == 1; });
+      const std::string q = mixed ? "Which shape is " + colours[static_cast<size_t>(o.colour)] + "?"
+                                  : "What shape is the " + colours[static_cast<size_t>(o.colour)] + " object?";
+      return choice(q, shapes, o.shape, 4, rng);
     }
     case Family::Count: {
       static const std::vector<std::string> numbers{"1", "2", "3", "4"};
@@ -264,18 +259,10 @@ Item ask(Scene& s, Family family, RngStream& rng, const WorldOptions& w) {
       it.answer = (by_colour ? find(s, v, -1) : find(s, -1, v)) ? 0 : 1;
       return it;
     }
-    case Family::Position: {
-      for (;;) {
-        std::vector<const Object*> unique;
-        for (const auto& o : s.objects)
-          if (count_if(s, o.colour, o.shape) == 1) unique.push_back(&o);
-        if (!unique.empty()) {  // always true: any object of a 1-object scene is unique
-          const Object& o = *unique[rng.below(unique.size())];
-          return choice("Where is the " + colours[static_cast<size_t>(o.colour)] + " " + shapes[static_cast<size_t>(o.shape)] + "?",
-                        cell_names(), o.cell, 4, rng);
-        }
-        s = sample_scene(rng, w, s.noisy);
-      }
+    case Family::Position: {  // about an object whose colour+shape is unique (always one exists)
+      const Object& o = pick_unique(s, rng, w, [&](const Object& x) { return count_if(s, x.colour, x.shape) == 1; });
+      return choice("Where is the " + colours[static_cast<size_t>(o.colour)] + " " + shapes[static_cast<size_t>(o.shape)] + "?",
+                    cell_names(), o.cell, 4, rng);
     }
     case Family::Mixed: break;
   }
