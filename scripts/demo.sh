@@ -13,7 +13,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
 bash scripts/setup.sh
-cmake -S . -B "$UQMERGE_BUILD" -G Ninja -DUQMERGE_PYTHON="$UQMERGE_VENV/bin/python" >/dev/null
+mkdir -p "$UQMERGE_BUILD"
+# torch's CMake package warns about CUDA settings a CPU build does not use: keep its output in a
+# log and show it only when configuring fails.
+cmake -S . -B "$UQMERGE_BUILD" -G Ninja -DUQMERGE_PYTHON="$UQMERGE_VENV/bin/python" >"$UQMERGE_BUILD/configure.log" 2>&1 ||
+  { cat "$UQMERGE_BUILD/configure.log"; exit 1; }
 cmake --build "$UQMERGE_BUILD" -j"$(nproc)" --target uqmerge
 bin=$(realpath "$UQMERGE_BUILD")/src/uqmerge
 py=$UQMERGE_VENV/bin/python
