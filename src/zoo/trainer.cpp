@@ -389,7 +389,7 @@ struct Trainer::Impl {
       for (auto& p : (*mod)->parameters()) ps.push_back(p);
     torch::optim::AdamW opt(ps, torch::optim::AdamWOptions(st.peak_lr).weight_decay(0.01));
     const int ranks = st.data_parallel ? comm.size() : 1, me = st.data_parallel ? comm.rank() : 0;
-    const int64_t local = st.batch / ranks;
+    const int64_t local = std::max<int64_t>(1, st.batch / ranks);  // more ranks than rows: one row each
     const Schedule sched{st.peak_lr, st.steps, st.steps / 10 + 1};
     for (int64_t step = 0; step < st.steps; ++step) {
       std::vector<Example> ex;
@@ -446,7 +446,7 @@ struct Trainer::Impl {
     }
     for (auto& [name, t] : params) t.set_requires_grad(false);
     rep.steps = st.steps;
-    rep.samples = st.steps * st.batch;
+    rep.samples = st.steps * local * ranks;
     rep.seconds = since(t0);
     return rep;
   }
@@ -498,7 +498,7 @@ StageReport Trainer::pretrain_vision() {
   for (auto& p : head_c->parameters()) ps.push_back(p);
   for (auto& p : head_s->parameters()) ps.push_back(p);
   torch::optim::AdamW opt(ps, torch::optim::AdamWOptions(1e-3).weight_decay(0.01));
-  const int64_t global = 32, local = global / m.comm.size(), n = m.steps(2000);
+  const int64_t global = 32, local = std::max<int64_t>(1, global / m.comm.size()), n = m.steps(2000);
   const Impl::Schedule sched{2e-3, n, n / 10 + 1};
   double acc_c = 0, acc_s = 0;
   for (int64_t step = 0; step < n; ++step) {
@@ -532,7 +532,7 @@ StageReport Trainer::pretrain_vision() {
   }
   for (auto& [name, t] : m.params) t.set_requires_grad(false);
   rep.steps = n;
-  rep.samples = n * global;
+  rep.samples = n * local * m.comm.size();
   rep.metrics = {{"patch_colour_accuracy", 100 * acc_c / std::min<int64_t>(10, n)},
                  {"patch_shape_accuracy", 100 * acc_s / std::min<int64_t>(10, n)}};
   rep.seconds = since(t0);
