@@ -279,6 +279,33 @@ struct Trainer::Impl {
     return b;
   }
 
+  // `local` examples of step `step` from a named stream: rank `me` draws rows me*local ..
+  // (me+1)*local - 1 of the step's global batch, so every row is a pure function of the seed.
+  Batch draw(uint64_t stream, int64_t step, int64_t local, int me, const std::function<Example(RngStream&)>& make) const {
+    std::vector<Example> ex;
+    for (int64_t i = 0; i < local; ++i) {
+      RngStream rng(seed, {stream, static_cast<uint64_t>(step), static_cast<uint64_t>(me * local + i)});
+      ex.push_back(make(rng));
+    }
+    return collate(ex);
+  }
+
+  // Per-patch colour/shape cross-entropy of the training-only heads' logits [B, P, classes].
+  static at::Tensor patch_loss(const at::Tensor& colour_logits, const at::Tensor& shape_logits, const Batch& b) {
+    return at::cross_entropy_loss(colour_logits.reshape({-1, kColours + 1}), b.colour.reshape({-1})) +
+           at::cross_entropy_loss(shape_logits.reshape({-1, kShapes + 1}), b.shape.reshape({-1}));
+  }
+
+  // One AdamW step at learning rate lr, gradients averaged over the ranks when data-parallel.
+  void step(torch::optim::AdamW& opt, const at::Tensor& loss, const std::vector<at::Tensor>& ps, bool data_parallel,
+            double lr) {
+    opt.zero_grad();
+    loss.backward();
+    if (data_parallel) allreduce_grads(ps);
+    set_lr(opt, lr);
+    opt.step();
+  }
+
   // Sum gradients over ranks (one flat allreduce) and average.
   void allreduce_grads(const std::vector<at::Tensor>& ps) {
     if (comm.size() == 1) return;
@@ -391,13 +418,8 @@ struct Trainer::Impl {
     const int ranks = st.data_parallel ? comm.size() : 1, me = st.data_parallel ? comm.rank() : 0;
     const int64_t local = std::max<int64_t>(1, st.batch / ranks);  // more ranks than rows: one row each
     const Schedule sched{st.peak_lr, st.steps, st.steps / 10 + 1};
-    for (int64_t step = 0; step < st.steps; ++step) {
-      std::vector<Example> ex;
-      for (int64_t i = 0; i < local; ++i) {
-        RngStream rng(seed, {st.stream, static_cast<uint64_t>(step), static_cast<uint64_t>(me * local + i)});
-        ex.push_back(st.make(rng));
-      }
-      Batch b = collate(ex);
+    for (int64_t k = 0; k < st.steps; ++k) {
+      const Batch b = draw(st.stream, k, local, me, st.make);
       at::Tensor img;
       if (b.has_images) {
         at::Tensor feats;
@@ -416,7 +438,7 @@ struct Trainer::Impl {
       const at::Tensor mid = layers[layers.size() - 2];
       const at::Tensor mid_n = mid * at::rsqrt(mid.pow(2).mean(-1, true) + 1e-5);
       at::Tensor loss = lm + option_losses(b, mid_n, heads, st.pointer, &l_letter, &l_pointer);
-      if (trace && step % 25 == 0) {
+      if (trace && k % 25 == 0) {
         // the answer loss of the multiple-choice examples alone (one target, at the last position)
         at::NoGradGuard ng;
         std::vector<int64_t> rows;
@@ -429,19 +451,13 @@ struct Trainer::Impl {
                                         b.tgt_id.index({sel})).item<double>();
         }
       }
-      if (st.patch_aux && img.defined())
-        loss = loss + 0.3 * (at::cross_entropy_loss(head_c(img).reshape({-1, kColours + 1}), b.colour.reshape({-1})) +
-                             at::cross_entropy_loss(head_s(img).reshape({-1, kShapes + 1}), b.shape.reshape({-1})));
-      opt.zero_grad();
-      loss.backward();
-      if (st.data_parallel) allreduce_grads(ps);
-      set_lr(opt, sched.at(step));
-      opt.step();
+      if (st.patch_aux && img.defined()) loss = loss + 0.3 * patch_loss(head_c(img), head_s(img), b);
+      step(opt, loss, ps, st.data_parallel, sched.at(k));
       const double lv = lm.item<double>();
-      if (step == 0) rep.first_loss = lv;
+      if (k == 0) rep.first_loss = lv;
       rep.last_loss = lv;
-      if (trace && step % 25 == 0)
-        log::info("zoo trace: {} step {} lm {:.3f} mc {:.3f} letter {:.3f} pointer {:.3f}", st.name, step, lv, l_mc,
+      if (trace && k % 25 == 0)
+        log::info("zoo trace: {} step {} lm {:.3f} mc {:.3f} letter {:.3f} pointer {:.3f}", st.name, k, lv, l_mc,
                   l_letter, l_pointer);
     }
     for (auto& [name, t] : params) t.set_requires_grad(false);
@@ -501,29 +517,22 @@ StageReport Trainer::pretrain_vision() {
   const int64_t global = 32, local = std::max<int64_t>(1, global / m.comm.size()), n = m.steps(2000);
   const Impl::Schedule sched{2e-3, n, n / 10 + 1};
   double acc_c = 0, acc_s = 0;
-  for (int64_t step = 0; step < n; ++step) {
-    std::vector<Example> ex;
-    for (int64_t i = 0; i < local; ++i) {
-      RngStream rng(m.seed, {hash_name("vision"), static_cast<uint64_t>(step), static_cast<uint64_t>(m.comm.rank() * local + i)});
-      Scene s = sample_scene(rng, m.world, rng.below(2) == 0);
-      Example e;
-      m.add_image(e, s);
-      ex.push_back(std::move(e));
-    }
-    Batch b = m.collate(ex);
+  const auto image_only = [&m](RngStream& rng) {
+    Scene s = sample_scene(rng, m.world, rng.below(2) == 0);
+    Example e;
+    m.add_image(e, s);
+    return e;
+  };
+  for (int64_t k = 0; k < n; ++k) {
+    const Batch b = m.draw(hash_name("vision"), k, local, m.comm.rank(), image_only);
     const at::Tensor f = m.model->vision_features_train(b.pixels);  // [B, P, Hv]
     const at::Tensor lc = head_c(f), ls = head_s(f);
-    const at::Tensor loss = at::cross_entropy_loss(lc.reshape({-1, kColours + 1}), b.colour.reshape({-1})) +
-                            at::cross_entropy_loss(ls.reshape({-1, kShapes + 1}), b.shape.reshape({-1}));
-    opt.zero_grad();
-    loss.backward();
-    m.allreduce_grads(ps);
-    Impl::set_lr(opt, sched.at(step));
-    opt.step();
+    const at::Tensor loss = Impl::patch_loss(lc, ls, b);
+    m.step(opt, loss, ps, true, sched.at(k));
     const double lv = loss.item<double>();
-    if (step == 0) rep.first_loss = lv;
+    if (k == 0) rep.first_loss = lv;
     rep.last_loss = lv;
-    if (step >= n - 10) {  // accuracy on object patches over the last steps
+    if (k >= n - 10) {  // accuracy on object patches over the last steps
       at::NoGradGuard ng;
       const at::Tensor obj = b.colour.reshape({-1}) > 0;
       acc_c += (lc.argmax(-1).reshape({-1}) == b.colour.reshape({-1})).logical_and(obj).sum().item<double>() / obj.sum().item<double>();
@@ -623,9 +632,10 @@ void for_batches(const EvalSet& set, size_t batch, F&& f) {
 }
 }  // namespace
 
-double Trainer::accuracy(const EvalSet& set, bool blind) {
+Trainer::Scores Trainer::evaluate(const EvalSet& set, bool blind) {
   Impl& m = *impl_;
   int64_t correct = 0;
+  double entropy = 0;
   for_batches(set, 32, [&](size_t lo, size_t hi) {
     std::vector<Example> ex;
     for (size_t i = lo; i < hi; ++i) {
@@ -637,30 +647,14 @@ double Trainer::accuracy(const EvalSet& set, bool blind) {
     const size_t k = set.items[lo].options.size() + 2;
     const std::vector<int64_t> rows(m.letters.begin(), m.letters.begin() + static_cast<int64_t>(k));
     const at::Tensor img = m.model->project(m.model->vision_features(b.pixels));
-    const at::Tensor pred = m.model->last_logits(b.seqs, img, rows).argmax(-1);
+    const at::Tensor logits = m.model->last_logits(b.seqs, img, rows);
+    const at::Tensor pred = logits.argmax(-1);
     for (size_t i = lo; i < hi; ++i) correct += pred[static_cast<int64_t>(i - lo)].item<int64_t>() == set.items[i].answer;
+    const at::Tensor logp = at::log_softmax(logits.to(at::kDouble), -1);
+    entropy += -(logp.exp() * logp).sum().item<double>();
   });
-  return 100.0 * static_cast<double>(correct) / static_cast<double>(set.items.size());
-}
-
-double Trainer::mean_entropy(const EvalSet& set) {
-  Impl& m = *impl_;
-  double sum = 0;
-  for_batches(set, 32, [&](size_t lo, size_t hi) {
-    std::vector<Example> ex;
-    for (size_t i = lo; i < hi; ++i) {
-      Example e = m.mc_example(set.items[i], LabelRule::Correct, true, false);
-      m.add_image(e, set.scenes[i]);
-      ex.push_back(std::move(e));
-    }
-    Batch b = m.collate(ex);
-    const size_t k = set.items[lo].options.size() + 2;
-    const std::vector<int64_t> rows(m.letters.begin(), m.letters.begin() + static_cast<int64_t>(k));
-    const at::Tensor img = m.model->project(m.model->vision_features(b.pixels));
-    const at::Tensor logp = at::log_softmax(m.model->last_logits(b.seqs, img, rows).to(at::kDouble), -1);
-    sum += -(logp.exp() * logp).sum().item<double>();
-  });
-  return sum / static_cast<double>(set.items.size());
+  const double n = static_cast<double>(set.items.size());
+  return {100.0 * static_cast<double>(correct) / n, entropy / n};
 }
 
 void Trainer::save(const fs::path& dir, const std::string& card) const {

@@ -57,10 +57,12 @@ class Trainer {
   StageReport train_base();       // data-parallel; the result is kept as the base
   StageReport train_candidate(const CandidateSpec& spec, int index);  // this rank alone, from the base
   void reset_to_base();
-  // Accuracy (%) of the current weights; blind: every image replaced by the CLIP mean colour.
-  double accuracy(const EvalSet& set, bool blind);
-  // Mean entropy (nats) of the option distribution on the set (unperturbed input).
-  double mean_entropy(const EvalSet& set);
+  // One unperturbed pass over the set with the current weights: accuracy (%) and the mean
+  // entropy (nats) of the option distribution; blind: every image replaced by the CLIP mean colour.
+  struct Scores {
+    double accuracy = 0, entropy = 0;
+  };
+  Scores evaluate(const EvalSet& set, bool blind);
   // Writes the current weights as a llava-hf checkpoint directory (atomically: dir.tmp, rename).
   void save(const std::filesystem::path& dir, const std::string& model_card) const;
 

@@ -262,17 +262,17 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
   std::vector<double> table(static_cast<size_t>(o.candidates + 1) * row, 0.0);
   auto evaluate_into = [&](size_t r) {
     double* t = &table[r * row];
-    for (size_t f = 0; f < F; ++f) {
-      t[f] = tr.accuracy(tests[f], false);
-      t[F + f] = tr.accuracy(tests[f], true);
-    }
     double h = 0;
     int nh = 0;
-    for (size_t f = 0; f < F; ++f)
+    for (size_t f = 0; f < F; ++f) {
+      const auto seen = tr.evaluate(tests[f], false);
+      t[f] = seen.accuracy;
+      t[F + f] = tr.evaluate(tests[f], true).accuracy;
       if (held_in(tests[f].family)) {
-        h += tr.mean_entropy(tests[f]);
+        h += seen.entropy;
         ++nh;
       }
+    }
     t[2 * F] = h / nh;
   };
   if (root) {
