@@ -66,23 +66,32 @@ TEST(MergeKernels, ChunkedEqualsWholeTensorForTiesAndTaskArithmetic) {
   }
 }
 
+// A random-mask merge on 1 and on 2 intra-op threads: the masks must not depend on the
+// threads, and another seed must draw other masks. Returns the merge.
+namespace {
+at::Tensor same_on_1_and_2_threads(const Method& m, const TensorGroup& g, const Params& p, uint64_t seed) {
+  at::set_num_threads(1);
+  const at::Tensor one = m.merge_into(g, p, seed, torch::kFloat32);
+  at::set_num_threads(2);
+  const at::Tensor two = m.merge_into(g, p, seed, torch::kFloat32);
+  EXPECT_TRUE(torch::equal(one, two)) << "masks must not depend on threads";
+  EXPECT_FALSE(torch::equal(one, m.merge_into(g, p, seed + 1, torch::kFloat32))) << "another seed, other masks";
+  return one;
+}
+}  // namespace
+
 TEST(MergeKernels, DareChunkedKeepFractionAndThreadIndependence) {
   const Method& dare = find_method("dare_linear");
   const TensorGroup g{"t", torch::zeros({kN}), {tied(0)}};
   Params p = params(1, 0.3);
   p.normalize = false;
   p.rescale = Rescale::Density;
-  at::set_num_threads(1);
-  const at::Tensor one = dare.merge_into(g, p, 9, torch::kFloat32);
-  at::set_num_threads(2);
-  const at::Tensor two = dare.merge_into(g, p, 9, torch::kFloat32);
-  EXPECT_TRUE(torch::equal(one, two)) << "masks must not depend on threads";
+  const at::Tensor one = same_on_1_and_2_threads(dare, g, p, 9);
   const double kept = one.ne(0).sum().item<double>() / static_cast<double>(kN);
   EXPECT_NEAR(kept, 0.3, 0.01);
   // Kept values are rescaled by 1 / (keep probability), which is the density quantised to 2^-16.
   const double keep_p = std::round(0.3 * 65536) / 65536;
   EXPECT_NEAR((one.index({one.ne(0)}) / g.models[0].index({one.ne(0)})).mean().item<double>(), 1 / keep_p, 5e-6);  // fp32 rounding; 1/0.3 would be 3.5e-5 off
-  EXPECT_FALSE(torch::equal(one, dare.merge_into(g, p, 10, torch::kFloat32))) << "another seed, other masks";
 }
 
 TEST(MergeKernels, PhiloxBlocksMatchRngStream) {
@@ -130,12 +139,7 @@ TEST(MergeKernels, DellaChunkedMagPruneStatistics) {
   p.normalize = false;
   p.epsilon = {0.2};
   p.rescale = Rescale::Density;
-  at::set_num_threads(1);
-  const at::Tensor one = della.merge_into(g, p, 11, torch::kFloat32);
-  at::set_num_threads(2);
-  const at::Tensor out = della.merge_into(g, p, 11, torch::kFloat32);
-  EXPECT_TRUE(torch::equal(one, out)) << "masks must not depend on threads";
-  EXPECT_FALSE(torch::equal(out, della.merge_into(g, p, 12, torch::kFloat32))) << "another seed, other masks";
+  const at::Tensor out = same_on_1_and_2_threads(della, g, p, 11);
   const at::Tensor kept = out.ne(0);
   EXPECT_NEAR(kept.to(torch::kDouble).mean().item<double>(), 0.5, 0.01);
   // By rank quartile: expected keep fractions 0.35, 0.45, 0.55, 0.65 (+-0.2 linear in rank).
