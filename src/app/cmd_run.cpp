@@ -281,7 +281,7 @@ int run_algorithm(const pipeline::RunConfig& cfg, const RunArgs& a, dist::Commun
     for (const auto& d : drv.eval_datasets()) run.eval_names.push_back(d.name());
     for (size_t m = 0; m < N; ++m) run.candidate_acc.push_back(drv.accuracy_of({m}));
     run.chosen_acc = drv.accuracy_of(chosen);
-    for (size_t t = 1; t <= N; ++t) run.step_acc.push_back(t == run.chosen ? *run.chosen_acc : drv.accuracy_of(prefix(run.order, t)));
+    for (size_t t = 1; t <= N; ++t) run.step_acc.push_back(drv.accuracy_of(prefix(run.order, t)));  // memoised: the chosen step is not re-evaluated
   }
   auto measure = [&](RunRecord::Baseline& b, const std::vector<size_t>& members) {
     b.sets.push_back(members);
