@@ -105,23 +105,10 @@ row = next(csv.DictReader((zoo / "data" / "colour_test.tsv").open(newline=""), d
 opts = [row[c] for c in "ABCD"]
 img_path = zoo.parent / "zoo_check_image.png"
 img_path.write_bytes(base64.b64decode(row["image"]))
-model = models[cands[0]]
-full = opts + ["I don't know", "None of the above"]
-L = [chr(65 + i) for i in range(len(full))]
-prompt = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, "
-          "and polite answers to the human's questions. USER: <image>\n" + row["question"] + "\n" +
-          "".join(f"{l}. {o}\n" for l, o in zip(L, full)) +
-          "Answer with the option's letter from the given choices directly. ASSISTANT:")
-P = (cfg["vision_config"]["image_size"] // cfg["vision_config"]["patch_size"]) ** 2
-ids = []
-for t in tok(prompt).input_ids:
-    ids.extend([cfg["image_token_index"]] * P if t == cfg["image_token_index"] else [t])
-mean = np.array([0.48145466, 0.4578275, 0.40821073]); std = np.array([0.26862954, 0.26130258, 0.27577711])
-a = (np.asarray(Image.open(img_path).convert("RGB"), dtype=np.float64) / 255 - mean) / std  # 64x64: pad/resize are identity
-px = torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32)).unsqueeze(0)
-rows_ = [tok(l).input_ids[-1] for l in L]
-with torch.no_grad():
-    ref = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, rows_].double()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
+from answer_reference import option_logits  # noqa: E402
+
+prompt, L, rows_, ref = option_logits(models[cands[0]], tok, img_path, row["question"], opts)
 cmd = [binary, "answer", "--model", str(cands[0]), "--image", str(img_path), "--question", row["question"], "--json"]
 for o in opts:
     cmd += ["--option", o]

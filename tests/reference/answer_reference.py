@@ -43,10 +43,41 @@ def make(out, tok_dir, image):
     expect(out, image, model)
 
 
-def expect(out, image, model=None):
+def option_logits(model, tok, image, question, options, hint=""):
+    """transformers' option logits for the prompt `uqmerge answer` builds (llava_v1, the two
+    extras appended, the image token expanded to the tower's patch count, PIL "pad"
+    preprocessing). Returns (prompt, letters, option token ids, logits as float64)."""
     import numpy as np
     import torch
     from PIL import Image
+
+    cfg = model.config
+    image_token = cfg.image_token_index
+    size, patch = cfg.vision_config.image_size, cfg.vision_config.patch_size
+    opts = list(options) + ["I don't know", "None of the above"]
+    letters = [chr(65 + i) for i in range(len(opts))]
+    text = (hint + "\n" if hint else "") + question + "\n" + "".join(f"{l}. {o}\n" for l, o in zip(letters, opts))
+    text += "Answer with the option's letter from the given choices directly."
+    prompt = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+              "detailed, and polite answers to the human's questions. USER: <image>\n" + text + " ASSISTANT:")
+    ids = []
+    for t in tok(prompt).input_ids:
+        ids.extend([image_token] * (size // patch) ** 2 if t == image_token else [t])
+    mean = np.array([0.48145466, 0.4578275, 0.40821073]); std = np.array([0.26862954, 0.26130258, 0.27577711])
+    im = Image.open(image).convert("RGB")
+    side = max(im.size)
+    sq = Image.new("RGB", (side, side), tuple(int(x * 255) for x in mean))
+    sq.paste(im, ((side - im.size[0]) // 2, (side - im.size[1]) // 2))
+    a = (np.asarray(sq.resize((size, size), Image.BICUBIC), dtype=np.float64) / 255 - mean) / std
+    px = torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32)).unsqueeze(0)
+    rows = [tok(l).input_ids[-1] for l in letters]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, rows]
+    return prompt, letters, rows, logits.double()
+
+
+def expect(out, image, model=None):
+    import torch
     from transformers import LlamaTokenizer, LlavaForConditionalGeneration
 
     if model is None:
@@ -54,26 +85,8 @@ def expect(out, image, model=None):
     # LlamaTokenizer explicitly: AutoTokenizer maps model_type "llava" to a generic tokenizer
     # when the directory has no tokenizer.json (real llava-hf checkpoints ship one).
     tok = LlamaTokenizer.from_pretrained(out)
-    opts = OPTIONS + ["I don't know", "None of the above"]
-    letters = [chr(65 + i) for i in range(len(opts))]
-    text = HINT + "\n" + QUESTION + "\n" + "".join(f"{l}. {o}\n" for l, o in zip(letters, opts))
-    text += "Answer with the option's letter from the given choices directly."
-    prompt = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
-              "detailed, and polite answers to the human's questions. USER: <image>\n" + text + " ASSISTANT:")
-    ids = []
-    for t in tok(prompt).input_ids:
-        ids.extend([900] * 16 if t == 900 else [t])
-    mean = np.array([0.48145466, 0.4578275, 0.40821073]); std = np.array([0.26862954, 0.26130258, 0.27577711])
-    im = Image.open(image).convert("RGB")
-    side = max(im.size)
-    sq = Image.new("RGB", (side, side), tuple(int(x * 255) for x in mean))
-    sq.paste(im, ((side - im.size[0]) // 2, (side - im.size[1]) // 2))
-    a = (np.asarray(sq.resize((56, 56), Image.BICUBIC), dtype=np.float64) / 255 - mean) / std
-    px = torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32)).unsqueeze(0)
-    rows = [tok(l).input_ids[-1] for l in letters]
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, rows]
-    probs = torch.softmax(logits.double(), 0)
+    prompt, letters, rows, logits = option_logits(model, tok, image, QUESTION, OPTIONS, HINT)
+    probs = torch.softmax(logits, 0)
     (out / "expected.json").write_text(json.dumps({
         "prompt": prompt, "letters": letters, "tokens": rows, "logits": logits.tolist(), "probabilities": probs.tolist(),
         "answer": letters[int(probs.argmax())]}, indent=1))
