@@ -322,13 +322,15 @@ struct Trainer::Impl {
     }
   }
 
-  std::vector<at::Tensor> select(const std::string& prefix_a, const std::string& prefix_b = "~") {
+  // Marks the parameters whose canonical names start with one of `prefixes` trainable (the
+  // fixed position embedding never) and every other one frozen; returns the trainable ones.
+  std::vector<at::Tensor> select(std::initializer_list<std::string_view> prefixes) {
     std::vector<at::Tensor> out;
     for (auto& [name, t] : params) {
-      const bool want = name.rfind(prefix_a, 0) == 0 || name.rfind(prefix_b, 0) == 0;
-      const bool frozen = name == "vision.embeddings.position_embedding.weight";
-      t.set_requires_grad(want && !frozen);
-      if (want && !frozen) out.push_back(t);
+      const bool want = std::any_of(prefixes.begin(), prefixes.end(), [&](std::string_view p) { return name.rfind(p, 0) == 0; });
+      const bool trainable = want && name != "vision.embeddings.position_embedding.weight";
+      t.set_requires_grad(trainable);
+      if (trainable) out.push_back(t);
     }
     return out;
   }
@@ -508,7 +510,7 @@ StageReport Trainer::pretrain_vision() {
   const auto t0 = Clock::now();
   StageReport rep;
   rep.stage = "vision";
-  auto ps = m.select("vision.");
+  auto ps = m.select({"vision."});
   torch::manual_seed(m.seed);
   auto head_c = torch::nn::Linear(m.arch.v_hidden, kColours + 1), head_s = torch::nn::Linear(m.arch.v_hidden, kShapes + 1);
   for (auto& p : head_c->parameters()) ps.push_back(p);
@@ -552,7 +554,7 @@ StageReport Trainer::train_language() {
   Impl& m = *impl_;
   Impl::LmStage st;
   st.name = "language";
-  st.params = m.select("lm");
+  st.params = m.select({"lm"});
   st.peak_lr = 2e-3;
   st.steps = m.steps(700);
   st.batch = 32;
@@ -572,7 +574,7 @@ StageReport Trainer::train_base() {
   Impl& m = *impl_;
   Impl::LmStage st;
   st.name = "base";
-  st.params = m.select("projector.", "lm");
+  st.params = m.select({"projector.", "lm"});
   st.peak_lr = 1.5e-3;
   st.steps = m.steps(600);
   st.batch = 16;
@@ -606,7 +608,7 @@ StageReport Trainer::train_candidate(const CandidateSpec& spec, int index) {
   reset_to_base();
   Impl::LmStage st;
   st.name = spec.name;
-  st.params = m.select("projector.", "lm");
+  st.params = m.select({"projector.", "lm"});
   st.peak_lr = 1e-3;
   st.steps = m.steps(350);
   st.batch = 16;
