@@ -11,6 +11,8 @@
 #      11008; LAYERS layers + CLIP-L/336) with a batch of long prompts, reporting TFLOP/s and the
 #      fraction of torch.mm's bf16 rate and of the GPU's datasheet peak.
 # Without a GPU it stops after step 1 (compile and link only), as CI does.
+# On a bare GPU machine (no apt, no network, none of our Debian libraries) use instead the
+# bundle route: scripts/gpu-bundle.sh here, scripts/gpu-bundle-run.sh there.
 # Usage: scripts/gpu-check.sh [LAYERS] [BATCH]     (defaults 8, 16)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
