@@ -55,12 +55,29 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::filesystem::path& 
     }
     f->data_ = static_cast<const std::byte*>(p);
   }
-  ::close(fd);  // the mapping stays valid
+  f->fd_ = fd;
   return f;
 }
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::read(size_t offset, size_t length, void* dst) const {
+  if (offset > size_ || length > size_ - offset)
+    throw_internal(path_.string(), "read of bytes " + std::to_string(offset) + "+" + std::to_string(length) + " past the end (" +
+                                       std::to_string(size_) + " bytes)");
+  auto* p = static_cast<char*>(dst);
+  while (length > 0) {
+    const ssize_t n = ::pread(fd_, p, length, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_bad_input(path_.string(), std::string("read failed: ") + std::strerror(errno));
+    if (n == 0) throw_bad_input(path_.string(), "file shrank while being read (was it overwritten during the run?)");
+    p += n;
+    offset += static_cast<size_t>(n);
+    length -= static_cast<size_t>(n);
+  }
 }
 
 void MappedFile::advise_sequential(size_t offset, size_t length) const {

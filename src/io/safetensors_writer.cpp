@@ -56,7 +56,7 @@ SafetensorsWriter::SafetensorsWriter(fs::path path, std::vector<TensorSpec> spec
     header[s.name] = {{"dtype", std::string(dtype_name(s.dtype))}, {"shape", s.shape},
                       {"data_offsets", {t.begin, t.end}}};
     layout_.emplace(s.name, std::move(t));
-    written_[s.name] = false;
+    written_[s.name] = 0;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data area starts 8-byte aligned
@@ -108,8 +108,17 @@ void SafetensorsWriter::write(const std::string& name, const void* data, size_t 
   if (nbytes != it->second.nbytes())
     throw_internal(path_.string(), "tensor '" + name + "' expects " + std::to_string(it->second.nbytes()) +
                                        " bytes, got " + std::to_string(nbytes));
+  write_range(name, 0, data, nbytes);
+}
+
+void SafetensorsWriter::write_range(const std::string& name, uint64_t offset, const void* data, size_t nbytes) {
+  auto it = layout_.find(name);
+  if (it == layout_.end()) throw_internal(path_.string(), "tensor '" + name + "' was not declared");
+  if (offset > it->second.nbytes() || nbytes > it->second.nbytes() - offset)
+    throw_internal(path_.string(), "bytes " + std::to_string(offset) + "+" + std::to_string(nbytes) + " outside tensor '" + name +
+                                       "' (" + std::to_string(it->second.nbytes()) + " bytes)");
   const char* p = static_cast<const char*>(data);
-  uint64_t off = data_offset_ + it->second.begin;
+  uint64_t off = data_offset_ + it->second.begin + offset;
   size_t left = nbytes;
   while (left > 0) {
     const ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(off));
@@ -120,13 +129,25 @@ void SafetensorsWriter::write(const std::string& name, const void* data, size_t 
     left -= static_cast<size_t>(n);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  written_[name] = true;
+  written_[name] += nbytes;
+  // Start the disk writes of what is written so far every 64 MiB, so that commit()'s fsync
+  // finds most of the file on its way to disk instead of all of it (Linux; elsewhere fsync
+  // does it all).
+  unflushed_ += nbytes;
+  if (unflushed_ >= (uint64_t{64} << 20)) {
+    unflushed_ = 0;
+#ifdef __linux__
+    ::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+  }
 }
 
 void SafetensorsWriter::commit() {
   if (committed_) return;
-  for (const auto& [name, done] : written_)
-    if (!done) throw_internal(path_.string(), "commit before tensor '" + name + "' was written");
+  for (const auto& [name, bytes] : written_)
+    if (bytes != layout_.at(name).nbytes())
+      throw_internal(path_.string(), "commit with " + std::to_string(bytes) + " of tensor '" + name + "''s " +
+                                         std::to_string(layout_.at(name).nbytes()) + " bytes written");
   committed_ = true;  // commit_file closes fd_ (and removes the temp file on failure)
   commit_file(fd_, tmp_, path_);
   fd_ = -1;

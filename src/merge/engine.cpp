@@ -10,6 +10,7 @@
 #include "uqmerge/dist/sharding.hpp"
 #include "uqmerge/io/atomic_file.hpp"
 #include "uqmerge/io/torch_view.hpp"
+#include "uqmerge/merge/sum_kernel.hpp"
 #include "uqmerge/util/error.hpp"
 #include "uqmerge/util/log.hpp"
 #include "uqmerge/util/progress.hpp"
@@ -40,8 +41,10 @@ struct Merger::Impl {
   std::vector<TensorSpec> specs;
   std::vector<int> owner;
   std::vector<size_t> mine;  // indices of the tensors this rank owns
-  // Kept results of compute(), by tensor index.
-  std::map<size_t, at::Tensor> kept;
+  // Kept results of compute(), by tensor index; during compute() the previous call's results,
+  // whose memory the kernel reuses (fresh pages cost a fault and a zeroing each, which on a VM
+  // is slower than the merge itself).
+  std::map<size_t, at::Tensor> kept, spare;
   // Running sums (running_sum() methods) of the members in `sum_members`.
   std::map<size_t, at::Tensor> sums;
   std::vector<size_t> sum_members;
@@ -70,7 +73,8 @@ struct Merger::Impl {
       resident.emplace(std::make_pair(m, i), copy);
       return copy;
     }
-    v.populate();  // one call maps the range instead of a fault per page
+    v.populate();  // one call maps the range instead of a fault per page (faulting in parallel
+                   // from the kernel's threads measured slower)
     return to_torch(v);
   }
   void release(size_t m, size_t i) {
@@ -105,33 +109,146 @@ struct Merger::Impl {
     return p;
   }
 
-  // A running-sum merge (linear) straight into the output dtype, in cache-sized chunks spread
-  // over the intra-op threads: no tensor-sized fp32 temporaries (their page faults and memory
-  // traffic cost more than the arithmetic), each input byte read once.
-  at::Tensor running_sum_chunked(size_t i, const std::vector<size_t>& members, const Params& p) {
-    constexpr int64_t kChunk = 1 << 14;
-    std::vector<at::Tensor> xs;
-    for (size_t m : members) xs.push_back(input(m, i).reshape({-1}));
-    const auto acc_type = xs[0].scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  // --- The weighted-sum kernel (linear): raw inputs in, output dtype out, one pass. -----------
+  static std::optional<DType> kernel_dtype(const at::Tensor& t) {
+    switch (t.scalar_type()) {
+      case torch::kHalf: return DType::F16;
+      case torch::kBFloat16: return DType::BF16;
+      case torch::kFloat32: return DType::F32;
+      default: return std::nullopt;
+    }
+  }
+  bool kernel_applies(size_t i, size_t n_members) const {
+    return method.running_sum() && !base && n_members > 1 && kernels::sum_kernel_supports(specs[i].dtype) &&
+           (!is_vision(names[i]) || opts.merge_vision);
+  }
+  // A kernel input: memory (a resident copy, a running sum) or a byte range of a checkpoint
+  // file that the kernel's threads read chunk by chunk with pread into their own small buffers.
+  // Reading through the mapping instead (populate, then release to keep RSS down) spent more
+  // time mapping and unmapping page-cache pages than the merge took (docs/benchmarks.md).
+  struct SumInput {
+    kernels::SumTerm term;                         // data: memory, or unused when `file` is set
+    std::shared_ptr<const MappedFile> file;        // read from here when set
+    uint64_t offset = 0;                           // byte offset of element 0 in `file`
+  };
+  static SumInput memory_input(const at::Tensor& t, float weight) { return {{t.data_ptr(), *kernel_dtype(t), weight}, nullptr, 0}; }
+  // Model m's tensor i with weight w as a kernel input, appended to `in` (a resident copy stays
+  // alive in `hold`); false when its element type is one the kernel does not take (fp64).
+  bool sum_input(size_t m, size_t i, float w, std::vector<at::Tensor>& hold, std::vector<SumInput>& in) {
+    const TensorView v = cands[m]->view(names[i]);
+    if (!kernels::sum_kernel_supports(v.dtype())) return false;
+    if (resident.count({m, i}) || resident_bytes + v.nbytes() <= opts.resident_bytes) {
+      at::Tensor x = input(m, i);  // resident (copied in now if new)
+      in.push_back(memory_input(x, w));
+      hold.push_back(std::move(x));
+    } else {
+      stats->bytes_read += v.nbytes();
+      in.push_back({{nullptr, v.dtype(), w}, v.file_ptr(), v.file_offset()});
+    }
+    return true;
+  }
+  bool sum_inputs(size_t i, const std::vector<size_t>& members, const Params& p, std::vector<at::Tensor>& hold,
+                  std::vector<SumInput>& in) {
+    for (size_t k = 0; k < members.size(); ++k)
+      if (!sum_input(members[k], i, static_cast<float>(p.weight[k]), hold, in)) return false;
+    return true;
+  }
+  float sum_divisor(const std::vector<size_t>& members, const Params& p) const {
     double wsum = 0;
     for (size_t k = 0; k < members.size(); ++k) wsum += p.weight[k];
-    at::Tensor out = torch::empty(specs[i].shape, torch::TensorOptions().dtype(torch_scalar_type(specs[i].dtype)));
-    at::Tensor flat = out.view({-1});
-    const int64_t n = flat.numel();
-    at::parallel_for(0, n, kChunk, [&](int64_t b, int64_t e) {
-      at::Tensor acc = torch::empty({kChunk}, torch::TensorOptions().dtype(acc_type));
-      for (int64_t s = b; s < e; s += kChunk) {
-        const int64_t len = std::min(kChunk, e - s);
-        at::Tensor a = acc.narrow(0, 0, len);
-        a.zero_();
-        for (size_t k = 0; k < xs.size(); ++k) method.accumulate(a, xs[k].narrow(0, s, len), p.weight[k]);
-        method.finish(a, wsum, p);
-        flat.narrow(0, s, len).copy_(a);
-      }
+    return static_cast<float>(method.running_sum_divisor(wsum, p));
+  }
+  // Runs fn(terms at begin, begin, length) over [0, n) in chunks of kSumGrain elements, chunk c
+  // on intra-op thread c mod T: the threads stream through neighbouring addresses (contiguous
+  // halves, as parallel_for splits, ran slower than one thread on a 2-core VM: twice the
+  // DRAM streams). File inputs are read into per-thread buffers that stay in L2.
+  static constexpr int64_t kSumGrain = 1 << 17;
+  template <class Fn>
+  static void sum_chunks(const std::vector<SumInput>& in, int64_t n, Fn&& fn) {
+    const int64_t chunks = (n + kSumGrain - 1) / kSumGrain;
+    const int64_t T = std::min<int64_t>(at::get_num_threads(), chunks);
+    at::parallel_for(0, T, 1, [&](int64_t b, int64_t e) {
+      thread_local std::vector<std::vector<std::byte>> bufs;
+      if (bufs.size() < in.size()) bufs.resize(in.size());
+      std::vector<kernels::SumTerm> t(in.size());
+      for (int64_t tid = b; tid < e; ++tid)
+        for (int64_t c = tid; c < chunks; c += T) {
+          const int64_t s = c * kSumGrain, len = std::min(kSumGrain, n - s);
+          for (size_t k = 0; k < in.size(); ++k) {
+            const size_t es = dtype_size(in[k].term.dtype);
+            t[k] = in[k].term;
+            if (in[k].file) {
+              auto& buf = bufs[k];
+              if (buf.size() < static_cast<size_t>(kSumGrain) * es) buf.resize(static_cast<size_t>(kSumGrain) * es);
+              in[k].file->read(in[k].offset + static_cast<uint64_t>(s) * es, static_cast<size_t>(len) * es, buf.data());
+              t[k].data = buf.data();
+            } else {
+              t[k].data = static_cast<const char*>(in[k].term.data) + s * static_cast<int64_t>(es);
+            }
+          }
+          fn(t, s, len);
+        }
     });
-    for (size_t m : members) release(m, i);
-    check_finite(i, out);
+  }
+  // out[0, n) (dtype od) = the kernel's sum of the inputs; false when a value is not finite.
+  // stream: non-temporal stores (a result tensor; not for an in-place running sum).
+  static bool parallel_sum(const std::vector<SumInput>& in, float divisor, void* out, DType od, int64_t n, bool stream) {
+    std::atomic<bool> ok{true};
+    sum_chunks(in, n, [&](const std::vector<kernels::SumTerm>& t, int64_t s, int64_t len) {
+      if (!kernels::weighted_sum(t.data(), t.size(), divisor, static_cast<char*>(out) + s * static_cast<int64_t>(dtype_size(od)),
+                                 od, len, stream))
+        ok = false;
+    });
+    return ok;
+  }
+  [[noreturn]] void throw_not_finite(size_t i) const {
+    throw_bad_input(names[i], "merged tensor has NaN/Inf values (an input checkpoint holds non-finite weights, or the "
+                              "parameters overflow the output dtype)");
+  }
+
+  // Memory for tensor i's result in the output dtype: the previous compute()'s when nothing
+  // else holds it, else new.
+  at::Tensor output_buffer(size_t i) {
+    const auto st = torch_scalar_type(specs[i].dtype);
+    auto it = spare.find(i);
+    if (it != spare.end()) {
+      at::Tensor t = std::move(it->second);
+      spare.erase(it);
+      if (t.use_count() == 1 && t.scalar_type() == st && t.is_contiguous() && t.sizes() == at::IntArrayRef(specs[i].shape)) return t;
+    }
+    return torch::empty(specs[i].shape, torch::TensorOptions().dtype(st));
+  }
+
+  // A running-sum merge (linear) of several members straight into the output dtype; undefined
+  // when the kernel does not apply (the caller takes the tensor path).
+  at::Tensor running_sum_kernel(size_t i, const std::vector<size_t>& members, const Params& p) {
+    std::vector<at::Tensor> hold;
+    std::vector<SumInput> in;
+    if (!kernel_applies(i, members.size()) || !sum_inputs(i, members, p, hold, in)) return {};
+    at::Tensor out = output_buffer(i);
+    const bool ok = parallel_sum(in, sum_divisor(members, p), out.data_ptr(), specs[i].dtype, out.numel(), /*stream=*/true);
+    if (!ok) throw_not_finite(i);
     return out;
+  }
+
+  // The same merge written into `w` chunk by chunk from every intra-op thread (no tensor-sized
+  // buffer: each chunk goes from L2 to the page cache). False when the kernel does not apply.
+  bool stream_running_sum(size_t i, const std::vector<size_t>& members, const Params& p, SafetensorsWriter& w) {
+    std::vector<at::Tensor> hold;
+    std::vector<SumInput> in;
+    if (incremental() || !kernel_applies(i, members.size()) || !sum_inputs(i, members, p, hold, in)) return false;
+    const DType od = specs[i].dtype;
+    const size_t osz = dtype_size(od);
+    const float divisor = sum_divisor(members, p);
+    std::atomic<bool> ok{true};
+    sum_chunks(in, static_cast<int64_t>(specs[i].nbytes() / osz), [&](const std::vector<kernels::SumTerm>& t, int64_t s, int64_t len) {
+      thread_local std::vector<std::byte> buf;
+      buf.resize(static_cast<size_t>(kSumGrain) * osz);
+      if (!kernels::weighted_sum(t.data(), t.size(), divisor, buf.data(), od, len)) ok = false;
+      w.write_range(specs[i].name, static_cast<uint64_t>(s) * osz, buf.data(), static_cast<size_t>(len) * osz);
+    });
+    if (!ok) throw_not_finite(i);
+    return true;
   }
 
   // One pass over the raw bits (exponent all ones = Inf/NaN): torch's isfinite on half types
@@ -153,9 +270,7 @@ struct Merger::Impl {
   }
 
   void check_finite(size_t i, const at::Tensor& out) const {
-    if (!all_finite(out.contiguous()))
-      throw_bad_input(names[i], "merged tensor has NaN/Inf values (an input checkpoint holds non-finite weights, or the "
-                                "parameters overflow the output dtype)");
+    if (!all_finite(out.contiguous())) throw_not_finite(i);
   }
 
   // The merged tensor i of `members` in the output dtype (vision: the reference's, copied).
@@ -181,16 +296,30 @@ struct Merger::Impl {
                                                                                                          : torch::kFloat32));
         from = 0;
       }
+      const bool fp32 = acc.scalar_type() == torch::kFloat32;
       for (size_t k = from; k < members.size(); ++k) {
-        method.accumulate(acc, input(members[k], i), p.weight[k]);
-        release(members[k], i);
+        std::vector<at::Tensor> hold;
+        std::vector<SumInput> in{memory_input(acc, 1.f)};
+        if (fp32 && sum_input(members[k], i, static_cast<float>(p.weight[k]), hold, in)) {
+          // acc = (0 + acc) + w x: step by step the same bits as one merge of all members
+          parallel_sum(in, 1.f, acc.data_ptr(), DType::F32, acc.numel(), /*stream=*/false);
+        } else {
+          method.accumulate(acc, input(members[k], i), p.weight[k]);
+          release(members[k], i);
+        }
+      }
+      if (fp32 && kernels::sum_kernel_supports(spec.dtype)) {
+        at::Tensor out = output_buffer(i);
+        if (!parallel_sum({memory_input(acc, 1.f)}, sum_divisor(members, p), out.data_ptr(), spec.dtype, out.numel(), /*stream=*/true))
+          throw_not_finite(i);
+        return out;
       }
       double wsum = 0;
       for (size_t k = 0; k < members.size(); ++k) wsum += p.weight[k];
       result = acc.clone();
       method.finish(result, wsum, p);
-    } else if (method.running_sum() && !base) {
-      return running_sum_chunked(i, members, p);
+    } else if (at::Tensor k = running_sum_kernel(i, members, p); k.defined()) {
+      return k;
     } else {
       TensorGroup g;
       g.name = n;
@@ -285,8 +414,10 @@ void Merger::compute(const std::vector<size_t>& members) {
   Impl& s = *impl_;
   for (size_t m : members) UQ_CHECK(m < s.cands.size(), "member index out of range");
   const Params p = s.resolve(members);
+  s.spare = std::move(s.kept);
   s.kept.clear();
   for (size_t i : s.mine) s.kept[i] = s.merge_one(i, members, p);
+  s.spare.clear();
   s.note_members(members);
   stats_.read_merge_seconds += since(t0);
 }
@@ -386,6 +517,10 @@ void Merger::write(const fs::path& out, const std::string& card, bool overwrite,
   for (size_t k = first_shard[static_cast<size_t>(rank)]; k < first_shard[static_cast<size_t>(rank) + 1]; ++k) {
     SafetensorsWriter w(tmp / plan.shards[k].filename, plan.shards[k].tensors, Metadata{{"format", "pt"}});
     for (size_t i : shard_tensors[k]) {
+      if (members && s.stream_running_sum(i, *members, *p, w)) {
+        progress.advance();
+        continue;
+      }
       at::Tensor t = members ? s.merge_one(i, *members, *p) : s.kept.at(i);
       w.write(s.specs[i].name, t.data_ptr(), t.nbytes());
       if (is_vision(s.names[i]) && !s.opts.merge_vision) ref.view(s.names[i]).release();

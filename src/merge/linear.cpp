@@ -31,6 +31,7 @@ class Linear final : public Method {
   void finish(at::Tensor& acc, double wsum, const Params& p) const override {
     if (p.normalize) acc.div_(wsum);
   }
+  double running_sum_divisor(double wsum, const Params& p) const override { return p.normalize ? wsum : 1.0; }
 };
 }  // namespace
 

@@ -1,6 +1,7 @@
-// uqmerge/io/mapped_file.hpp — a read-only memory map of a whole file. Shared by every tensor
-// view cut from it (shared_ptr), so a view keeps its bytes alive. Mapping costs no reads:
-// pages come in when touched. Not here: parsing (io/safetensors.hpp).
+// uqmerge/io/mapped_file.hpp — a read-only memory map of a whole file (and its descriptor, for
+// range reads). Shared by every tensor view cut from it (shared_ptr), so a view keeps its bytes
+// alive. Mapping costs no reads: pages come in when touched. Not here: parsing
+// (io/safetensors.hpp).
 #pragma once
 
 #include <cstddef>
@@ -27,9 +28,15 @@ class MappedFile {
   void populate(size_t offset, size_t length) const;
   // Tells the kernel the range is no longer needed so RSS can shrink.
   void release(size_t offset, size_t length) const;
+  // Copies bytes [offset, offset + length) into dst with pread, from any thread, without
+  // touching the mapping: streaming a large range through a small buffer this way costs no
+  // page-table work (mapping and unmapping page-cache pages costs more than a linear merge's
+  // arithmetic). Throws a bad-input Error naming the file when it cannot be read (or shrank).
+  void read(size_t offset, size_t length, void* dst) const;
 
  private:
   MappedFile() = default;
+  int fd_ = -1;  // kept open for read()
   std::filesystem::path path_;
   const std::byte* data_ = nullptr;
   size_t size_ = 0;

@@ -149,6 +149,9 @@ class SafetensorsWriter {
   SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
 
   void write(const std::string& name, const void* data, size_t nbytes);
+  // Bytes [offset, offset + nbytes) of tensor `name`, from any thread; the ranges of one tensor
+  // must not overlap, and commit() requires them to add up to the whole tensor.
+  void write_range(const std::string& name, uint64_t offset, const void* data, size_t nbytes);
   void commit();
   const std::filesystem::path& path() const { return path_; }
 
@@ -157,7 +160,8 @@ class SafetensorsWriter {
   int fd_ = -1;
   uint64_t data_offset_ = 0;
   std::unordered_map<std::string, TensorInfo> layout_;
-  std::unordered_map<std::string, bool> written_;  // guarded by mu_
+  std::unordered_map<std::string, uint64_t> written_;  // bytes written, guarded by mu_
+  uint64_t unflushed_ = 0;                             // bytes since the last writeback kick, guarded by mu_
   std::mutex mu_;
   bool committed_ = false;
 };

@@ -72,6 +72,9 @@ class Method {
   virtual bool running_sum() const { return false; }
   virtual void accumulate(at::Tensor& acc, const at::Tensor& x, double weight) const;
   virtual void finish(at::Tensor& acc, double weight_sum, const Params& p) const;
+  // What finish() divides by (1: nothing): the engine's fused weighted-sum kernel
+  // (merge/sum_kernel.hpp) computes finish(sum_i w_i x_i) as that sum over this divisor.
+  virtual double running_sum_divisor(double weight_sum, const Params& p) const { return 1.0; }
 };
 
 // The registry: every method by name; bad input listing the valid names for an unknown one.
