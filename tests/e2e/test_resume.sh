@@ -65,7 +65,8 @@ sed "s/^output_dir: OUT/output_dir: kill/" "$work/base.yaml" >"$work/kill.yaml"
 pid=$!
 for _ in $(seq 600); do grep -q "step 2" "$work/kill.log" 2>/dev/null && break; sleep 0.05; done
 pkill -KILL -f "uqmerge run -c kill.yaml"; kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
-[ "$(run kill)" = 0 ] && same "$work/full/results.h5" "$work/kill/results.h5" && ok "SIGKILL then rerun: identical numbers" || bad "SIGKILL resume"
+[ "$(run kill)" = 0 ] && same "$work/full/results.h5" "$work/kill/results.h5" && ok "SIGKILL then rerun: identical numbers" ||
+  { bad "SIGKILL resume"; tail -n 15 "$work/kill.log"; }
 # A truncated state file is refused (exit 2, names the file and --restart), nothing written.
 head -c 100 "$work/step/state.uqs" >"$work/trunc.uqs" && mkdir -p "$work/trunc" && cp "$work/trunc.uqs" "$work/trunc/state.uqs"
 sed "s/^output_dir: OUT/output_dir: trunc/" "$work/base.yaml" >"$work/trunc.yaml"
