@@ -59,10 +59,10 @@ echo "linear, uqmerge merge (whole command, process start to exit): $(awk -v a="
 # evaluations (bench_merge.cpp): inputs from the page cache (pread) or resident in memory,
 # against memcpy and page-cache read bandwidth measured in the same process.
 threads=$(nproc)
-"$build/bench/uqmerge_bench_merge" "$threads" 5 m0 m1 m2 m3 >bench_merge.txt
+"$build/bench/uqmerge_bench_merge" "$threads" 10 m0 m1 m2 m3 >bench_merge.txt
 kv() { awk -v k="$1" '$1 == k { print $2 }' bench_merge.txt; }
 echo
-echo "linear merge in memory ($(kv kernel_path), $threads threads, $(kv mapped_gb_moved) GB moved per merge, best of 5):"
+echo "linear merge in memory ($(kv kernel_path), $threads threads, $(kv mapped_gb_moved) GB moved per merge, best of 10):"
 echo
 echo "| inputs | seconds | GB/s moved | vs memcpy (${threads} threads, $(kv copy_gbs_threads) GB/s) | vs page-cache read ($(kv pagecache_read_gbs) GB/s) |"
 echo "|---|---|---|---|---|"
