@@ -63,10 +63,19 @@ wait $pid; rc=$?
 sed "s/^output_dir: OUT/output_dir: kill/" "$work/base.yaml" >"$work/kill.yaml"
 (cd "$work" && exec "$mpiexec" -n 2 "$bin" run -c kill.yaml >"$work/kill.log" 2>&1) &
 pid=$!
-for _ in $(seq 600); do grep -q "step 2" "$work/kill.log" 2>/dev/null && break; sleep 0.05; done
+# Killed once the first candidate's evaluation is saved: the second candidate, the merge step,
+# the baselines and the write are still ahead (killing at "step 2", the last step of this
+# 2-candidate run, raced with the run's end once merging got fast: the run sometimes finished
+# first and the check then tested nothing).
+for _ in $(seq 600); do grep -q "candidate .*uncertainty" "$work/kill.log" 2>/dev/null && break; sleep 0.05; done
 pkill -KILL -f "uqmerge run -c kill.yaml"; kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
-[ "$(run kill)" = 0 ] && same "$work/full/results.h5" "$work/kill/results.h5" && ok "SIGKILL then rerun: identical numbers" ||
-  { bad "SIGKILL resume"; tail -n 15 "$work/kill.log"; }
+if [ -e "$work/kill/results.h5" ] || ! [ -e "$work/kill/state.uqs" ]; then
+  bad "SIGKILL did not land mid-run (results.h5 present or no saved state)"; tail -n 15 "$work/kill.log"
+elif [ "$(run kill)" = 0 ] && same "$work/full/results.h5" "$work/kill/results.h5"; then
+  ok "SIGKILL mid-run then rerun: identical numbers"
+else
+  bad "SIGKILL resume"; tail -n 15 "$work/kill.log"
+fi
 # A truncated state file is refused (exit 2, names the file and --restart), nothing written.
 head -c 100 "$work/step/state.uqs" >"$work/trunc.uqs" && mkdir -p "$work/trunc" && cp "$work/trunc.uqs" "$work/trunc/state.uqs"
 sed "s/^output_dir: OUT/output_dir: trunc/" "$work/base.yaml" >"$work/trunc.yaml"
