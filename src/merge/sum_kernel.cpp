@@ -55,20 +55,14 @@ bool store(const float* __restrict acc, float divisor, DType t, int64_t len, voi
       }
       break;
     }
-    case DType::BF16: {
+    default: {  // 16-bit: exponent all ones = Inf/NaN
+      const bool bf16 = t == DType::BF16;
+      const uint16_t expm = bf16 ? 0x7f80u : 0x7c00u;
       uint16_t* o = static_cast<uint16_t*>(dst);
       for (int64_t j = 0; j < len; ++j) {
-        const uint16_t h = float_to_bf16(acc[j] / divisor);
-        bad |= static_cast<uint32_t>((h & 0x7f80u) == 0x7f80u);
-        o[j] = h;
-      }
-      break;
-    }
-    default: {
-      uint16_t* o = static_cast<uint16_t*>(dst);
-      for (int64_t j = 0; j < len; ++j) {
-        const uint16_t h = float_to_f16(acc[j] / divisor);
-        bad |= static_cast<uint32_t>((h & 0x7c00u) == 0x7c00u);
+        const float v = acc[j] / divisor;
+        const uint16_t h = bf16 ? float_to_bf16(v) : float_to_f16(v);
+        bad |= static_cast<uint32_t>((h & expm) == expm);
         o[j] = h;
       }
       break;
