@@ -110,14 +110,6 @@ struct Merger::Impl {
   }
 
   // --- The weighted-sum kernel (linear): raw inputs in, output dtype out, one pass. -----------
-  static std::optional<DType> kernel_dtype(const at::Tensor& t) {
-    switch (t.scalar_type()) {
-      case torch::kHalf: return DType::F16;
-      case torch::kBFloat16: return DType::BF16;
-      case torch::kFloat32: return DType::F32;
-      default: return std::nullopt;
-    }
-  }
   bool kernel_applies(size_t i, size_t n_members) const {
     return method.running_sum() && !base && n_members > 1 && kernels::sum_kernel_supports(specs[i].dtype) &&
            (!is_vision(names[i]) || opts.merge_vision);
@@ -131,7 +123,7 @@ struct Merger::Impl {
     std::shared_ptr<const MappedFile> file;        // read from here when set
     uint64_t offset = 0;                           // byte offset of element 0 in `file`
   };
-  static SumInput memory_input(const at::Tensor& t, float weight) { return {{t.data_ptr(), *kernel_dtype(t), weight}, nullptr, 0}; }
+  static SumInput memory_input(const at::Tensor& t, DType dtype, float weight) { return {{t.data_ptr(), dtype, weight}, nullptr, 0}; }
   // Model m's tensor i with weight w as a kernel input, appended to `in` (a resident copy stays
   // alive in `hold`); false when its element type is one the kernel does not take (fp64).
   bool sum_input(size_t m, size_t i, float w, std::vector<at::Tensor>& hold, std::vector<SumInput>& in) {
@@ -139,7 +131,7 @@ struct Merger::Impl {
     if (!kernels::sum_kernel_supports(v.dtype())) return false;
     if (resident.count({m, i}) || resident_bytes + v.nbytes() <= opts.resident_bytes) {
       at::Tensor x = input(m, i);  // resident (copied in now if new)
-      in.push_back(memory_input(x, w));
+      in.push_back(memory_input(x, v.dtype(), w));
       hold.push_back(std::move(x));
     } else {
       stats->bytes_read += v.nbytes();
@@ -299,7 +291,7 @@ struct Merger::Impl {
       const bool fp32 = acc.scalar_type() == torch::kFloat32;
       for (size_t k = from; k < members.size(); ++k) {
         std::vector<at::Tensor> hold;
-        std::vector<SumInput> in{memory_input(acc, 1.f)};
+        std::vector<SumInput> in{memory_input(acc, DType::F32, 1.f)};
         if (fp32 && sum_input(members[k], i, static_cast<float>(p.weight[k]), hold, in)) {
           // acc = (0 + acc) + w x: step by step the same bits as one merge of all members
           parallel_sum(in, 1.f, acc.data_ptr(), DType::F32, acc.numel(), /*stream=*/false);
@@ -310,7 +302,7 @@ struct Merger::Impl {
       }
       if (fp32 && kernels::sum_kernel_supports(spec.dtype)) {
         at::Tensor out = output_buffer(i);
-        if (!parallel_sum({memory_input(acc, 1.f)}, sum_divisor(members, p), out.data_ptr(), spec.dtype, out.numel(), /*stream=*/true))
+        if (!parallel_sum({memory_input(acc, DType::F32, 1.f)}, sum_divisor(members, p), out.data_ptr(), spec.dtype, out.numel(), /*stream=*/true))
           throw_not_finite(i);
         return out;
       }

@@ -71,7 +71,11 @@ bool store(const float* __restrict acc, float divisor, DType t, int64_t len, voi
   return bad == 0;
 }
 
-bool sum_portable(const SumTerm* terms, size_t count, float divisor, void* out, DType out_dtype, int64_t n) {
+// The blocked loop both paths use for any mix of input dtypes: per kBlock elements, an fp32
+// block from +0, every term added in order (add(src, dtype, weight, len, acc)), then stored
+// (put(acc, len, dst) -> all finite).
+template <class Add, class Put>
+bool blocked_sum(const SumTerm* terms, size_t count, void* out, DType out_dtype, int64_t n, Add&& add, Put&& put) {
   alignas(64) float acc[kBlock];
   const size_t osz = dtype_size(out_dtype);
   bool ok = true;
@@ -79,11 +83,16 @@ bool sum_portable(const SumTerm* terms, size_t count, float divisor, void* out, 
     const int64_t len = std::min(kBlock, n - s);
     std::fill(acc, acc + len, 0.f);
     for (size_t k = 0; k < count; ++k)
-      load_add(static_cast<const char*>(terms[k].data) + s * static_cast<int64_t>(dtype_size(terms[k].dtype)), terms[k].dtype,
-               terms[k].weight, len, acc);
-    ok &= store(acc, divisor, out_dtype, len, static_cast<char*>(out) + s * static_cast<int64_t>(osz));
+      add(static_cast<const char*>(terms[k].data) + s * static_cast<int64_t>(dtype_size(terms[k].dtype)), terms[k].dtype,
+          terms[k].weight, len, acc);
+    ok &= put(acc, len, static_cast<char*>(out) + s * static_cast<int64_t>(osz));
   }
   return ok;
+}
+
+bool sum_portable(const SumTerm* terms, size_t count, float divisor, void* out, DType out_dtype, int64_t n) {
+  return blocked_sum(terms, count, out, out_dtype, n, load_add,
+                     [&](const float* acc, int64_t len, void* dst) { return store(acc, divisor, out_dtype, len, dst); });
 }
 
 #ifdef UQMERGE_SUM_X86
@@ -269,17 +278,9 @@ UQ_AVX2 bool sum_avx2(const SumTerm* terms, size_t count, float divisor, void* o
     }
   }
   const Scale sc(divisor);
-  alignas(64) float acc[kBlock];
-  const size_t osz = dtype_size(out_dtype);
-  bool ok = true;
-  for (int64_t s = 0; s < n; s += kBlock) {
-    const int64_t len = std::min(kBlock, n - s);
-    std::fill(acc, acc + len, 0.f);
-    for (size_t k = 0; k < count; ++k)
-      load_add_avx2(static_cast<const char*>(terms[k].data) + s * static_cast<int64_t>(dtype_size(terms[k].dtype)),
-                    terms[k].dtype, terms[k].weight, len, acc);
-    ok &= store_avx2(acc, sc, out_dtype, len, static_cast<char*>(out) + s * static_cast<int64_t>(osz), stream);
-  }
+  const bool ok = blocked_sum(terms, count, out, out_dtype, n, load_add_avx2, [&](const float* acc, int64_t len, void* dst) {
+    return store_avx2(acc, sc, out_dtype, len, dst, stream);
+  });
   if (stream) _mm_sfence();
   return ok;
 }
