@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "test_util.hpp"
+#include "uqmerge/io/mapped_file.hpp"
 #include "uqmerge/io/safetensors.hpp"
 
 namespace uqmerge {
@@ -199,6 +201,39 @@ TEST(SafetensorsWriter, CommitRequiresEveryTensor) {
   EXPECT_THROW(w.commit(), Error);
   EXPECT_THROW(w.write("c", &v, 4), Error);
   EXPECT_THROW(w.write("b", &v, 3), Error);
+}
+
+TEST(SafetensorsWriter, RangesFromThreadsMustCoverEachTensor) {
+  TempDir d;
+  std::vector<float> v(1000);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<float>(k);
+  {
+    SafetensorsWriter w(d / "o.safetensors", {{"a", DType::F32, {1000}}});
+    std::thread t1([&] { w.write_range("a", 0, v.data(), 600 * 4); });
+    std::thread t2([&] { w.write_range("a", 600 * 4, v.data() + 600, 400 * 4); });
+    t1.join();
+    t2.join();
+    EXPECT_THROW(w.write_range("a", 999 * 4, v.data(), 8), Error);  // past the tensor's end
+    w.commit();
+  }
+  const auto f = SafetensorsFile::open(d / "o.safetensors");
+  EXPECT_EQ(std::memcmp(f->view("a").data(), v.data(), v.size() * 4), 0);
+  SafetensorsWriter partial(d / "p.safetensors", {{"a", DType::F32, {1000}}});
+  partial.write_range("a", 0, v.data(), 999 * 4);
+  EXPECT_THROW(partial.commit(), Error);  // one element short
+}
+
+TEST(MappedFile, ReadCopiesRangesAndNamesAFileThatShrank) {
+  TempDir d;
+  std::string bytes(8192, '\0');
+  for (size_t k = 0; k < bytes.size(); ++k) bytes[k] = static_cast<char>(k * 7);
+  test::write_bytes(d / "f.bin", bytes);
+  const auto m = MappedFile::open(d / "f.bin");
+  std::string got(100, '\0');
+  m->read(5000, 100, got.data());
+  EXPECT_EQ(got, bytes.substr(5000, 100));
+  std::filesystem::resize_file(d / "f.bin", 4000);  // overwritten by someone during the run
+  expect_bad_input([&] { m->read(3900, 200, got.data()); }, {(d / "f.bin").string(), "shrank"});
 }
 
 TEST(ShardPlan, SplitsByBudgetLikeTransformers) {
