@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   const DType dtype = argc == 7 ? parse_torch_dtype(argv[6]).value_or(DType::F32) : DType::F32;
   const double rss0 = rss_mb();
   const Checkpoint ck = Checkpoint::open(argv[1]);
-  model::EngineOptions opts;
+  model::LoadOptions opts;
   opts.compute = dtype;
   opts.threads = threads;
   opts.device = device;

@@ -98,21 +98,21 @@ int main(int argc, char** argv) {
   std::vector<Checkpoint> cks;
   for (int i = 3; i < argc; ++i) cks.push_back(Checkpoint::open(argv[i]));
   std::vector<const Checkpoint*> cands;
-  std::vector<std::map<std::string, double>> params;
+  std::vector<merge::ModelEntry> entries;
   std::vector<size_t> members;
   for (size_t i = 0; i < cks.size(); ++i) {
     cands.push_back(&cks[i]);
-    params.push_back({{"weight", 1.0 / static_cast<double>(cks.size())}});
+    entries.push_back({cks[i].dir().filename().string(), cks[i].dir(), {{"weight", 1.0 / static_cast<double>(cks.size())}}});
     members.push_back(i);
   }
   std::printf("kernel_path %s\nthreads %d\nmodels %zu\n", merge::kernels::sum_kernel_path(), threads, cks.size());
   const char* only = std::getenv("BENCH_MERGE_ONLY");  // "mapped" or "resident" (profiling one mode)
   for (const bool resident : {false, true}) {
     if (only && std::string(only) != (resident ? "resident" : "mapped")) continue;
-    merge::EngineOptions o;
+    merge::MergeConfig o;
     o.method = "linear";
     o.resident_bytes = resident ? ~uint64_t{0} : 0;
-    merge::Merger merger(cands, params, nullptr, o, *comm);
+    merge::Merger merger(cands, entries, nullptr, o, /*incremental=*/false, *comm);
     merger.compute(members);  // warm-up: output buffers (and the resident copies) allocated
     const double in_bytes = static_cast<double>(merger.stats().bytes_read);  // one merge's inputs (warm-up)
     const double out_bytes = static_cast<double>(merger.stats().owned_bytes);

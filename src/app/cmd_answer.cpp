@@ -23,7 +23,7 @@ int cmd_answer(const AnswerArgs& a) {
   const Checkpoint ck = Checkpoint::open(a.model, copts);
   const ModelConfig& cfg = ck.config();
   if (cfg.arch == Architecture::Llama) throw_bad_input(a.model, "a text-only LlamaForCausalLM cannot answer about an image");
-  model::EngineOptions eopts;
+  model::LoadOptions eopts;
   eopts.threads = a.threads;
   if (auto d = parse_torch_dtype(a.dtype); d && is_floating(*d)) eopts.compute = *d;
   else throw_bad_input("--dtype", "'" + a.dtype + "' is not float32, bfloat16 or float16");

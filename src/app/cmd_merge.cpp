@@ -1,4 +1,4 @@
-// `uqmerge merge MERGEKIT.yaml -o OUT`: merge checkpoints without uncertainty.
+// `uqmerge merge MERGEKIT.yaml -o OUT`: merge checkpoints without uncertainty (merge/job.hpp).
 #include <fmt/format.h>
 
 #include "commands.hpp"
@@ -9,11 +9,12 @@
 namespace uqmerge::app {
 
 int cmd_merge(const MergeArgs& a) {
+  const merge::MergeJob job = merge::load_mergekit_yaml(a.config);  // validated before any MPI or checkpoint work
   auto comm = dist::make_mpi_communicator();
   model::set_torch_threads(0);  // every core of this rank (libtorch's default was 1 on some machines)
-  const merge::MergeSpec spec = merge::load_merge_yaml(a.config);
-  const size_t n = merge::run_merge(spec, a.out, a.overwrite, *comm);
-  if (comm->rank() == 0) fmt::print("merged {} tensors with {} into {} ({} rank(s))\n", n, spec.method, a.out, comm->size());
+  const size_t n = merge::run_merge(job, a.out, a.overwrite, *comm);
+  if (comm->rank() == 0)
+    fmt::print("merged {} tensors with {} into {} ({} rank(s))\n", n, job.merge.method, a.out, comm->size());
   return kExitOk;
 }
 

@@ -9,13 +9,20 @@
 
 #include "commands.hpp"
 #include "uqmerge/dist/communicator.hpp"
+#include "uqmerge/merge/config.hpp"
 #include "uqmerge/util/error.hpp"
 #include "uqmerge/util/log.hpp"
+#include "uqmerge/util/version.hpp"
 
-#ifndef UQMERGE_VERSION
-#define UQMERGE_VERSION "dev"
-#endif
 
+namespace {
+// The registry's method names, comma-separated (README.md's list is checked against it by tests/e2e/check_docs.py).
+std::string method_list() {
+  std::string out;
+  for (const auto& n : uqmerge::merge::method_names()) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace uqmerge;
@@ -80,8 +87,7 @@ int main(int argc, char** argv) {
 
   app::MergeArgs merge_args;
   CLI::App* merge = app.add_subcommand(
-      "merge", "Merge checkpoints from a mergekit YAML (linear, task_arithmetic, ties, dare_linear, dare_ties, "
-               "breadcrumbs, breadcrumbs_ties, della, della_linear, model_stock), without uncertainty.");
+      "merge", "Merge checkpoints from a mergekit YAML (" + method_list() + "), without uncertainty.");
   merge->add_option("config", merge_args.config, "mergekit-style YAML")->required();
   merge->add_option("-o,--out", merge_args.out, "output model directory")->required();
   merge->add_flag("--overwrite", merge_args.overwrite, "replace an existing output directory");

@@ -30,17 +30,16 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }  // namespace
 
 Llama::Llama(const WeightStore& ws, const LlamaConfig& cfg) : cfg_(cfg) {
-  embed_ = ws.get("lm.embed_tokens.weight");
-  norm_ = ws.get("lm.norm.weight");
-  lm_head_ = cfg.tie_word_embeddings ? embed_ : ws.get("lm_head.weight");
+  const tensors::LlamaNames n;
+  embed_ = ws.get(n.embed_tokens);
+  norm_ = ws.get(n.norm);
+  lm_head_ = cfg.tie_word_embeddings ? embed_ : ws.get(n.lm_head);
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-    const std::string p = "lm.layers." + std::to_string(i) + ".";
-    layers_.push_back({ws.get(p + "input_layernorm.weight"), ws.get(p + "post_attention_layernorm.weight"),
-                       linear(ws, p + "self_attn.q_proj", cfg.attention_bias),
-                       linear(ws, p + "self_attn.k_proj", cfg.attention_bias),
-                       linear(ws, p + "self_attn.v_proj", cfg.attention_bias),
-                       linear(ws, p + "self_attn.o_proj", cfg.attention_bias), linear(ws, p + "mlp.gate_proj", cfg.mlp_bias),
-                       linear(ws, p + "mlp.up_proj", cfg.mlp_bias), linear(ws, p + "mlp.down_proj", cfg.mlp_bias)});
+    const auto l = tensors::llama_layer(i);
+    const bool ab = cfg.attention_bias, mb = cfg.mlp_bias;
+    layers_.push_back({ws.get(l.input_layernorm + ".weight"), ws.get(l.post_attention_layernorm + ".weight"),
+                       linear(ws, l.q_proj, ab), linear(ws, l.k_proj, ab), linear(ws, l.v_proj, ab), linear(ws, l.o_proj, ab),
+                       linear(ws, l.gate_proj, mb), linear(ws, l.up_proj, mb), linear(ws, l.down_proj, mb)});
   }
 }
 

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "modules.hpp"
-#include "uqmerge/io/torch_view.hpp"
+#include "uqmerge/model/torch_view.hpp"
 #include "uqmerge/util/error.hpp"
 #include "uqmerge/util/log.hpp"
 
@@ -122,7 +122,7 @@ struct LlavaModel::Impl {
 LlavaModel::LlavaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LlavaModel::~LlavaModel() = default;
 
-std::unique_ptr<LlavaModel> LlavaModel::load(const Checkpoint& ck, const EngineOptions& opts) {
+std::unique_ptr<LlavaModel> LlavaModel::load(const Checkpoint& ck, const LoadOptions& opts) {
   ck.require_valid();
   set_torch_threads(opts.threads);
   const at::Device device(opts.device);

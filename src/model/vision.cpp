@@ -17,18 +17,17 @@ ClipVision::ClipVision(const WeightStore& ws, const ClipVisionConfig& cfg, int f
                                                 std::to_string(L) + "-layer vision tower");
   if (cfg.hidden_act != "quick_gelu")
     throw_bad_input("vision_config.hidden_act", "'" + cfg.hidden_act + "' is not supported (quick_gelu)");
-  patch_w = ws.get("vision.embeddings.patch_embedding.weight");
-  class_emb = ws.get("vision.embeddings.class_embedding");
-  pos_emb = ws.get("vision.embeddings.position_embedding.weight");
-  pre_ln_w = ws.get("vision.pre_layrnorm.weight");
-  pre_ln_b = ws.get("vision.pre_layrnorm.bias");
+  const tensors::ClipNames n;
+  patch_w = ws.get(n.patch_embedding);
+  class_emb = ws.get(n.class_embedding);
+  pos_emb = ws.get(n.position_embedding);
+  pre_ln_w = ws.get(n.pre_layernorm + ".weight");
+  pre_ln_b = ws.get(n.pre_layernorm + ".bias");
   for (int64_t i = 0; i < run; ++i) {
-    const std::string p = "vision.encoder.layers." + std::to_string(i) + ".";
-    layers_.push_back({ws.get(p + "layer_norm1.weight"), ws.get(p + "layer_norm1.bias"), ws.get(p + "layer_norm2.weight"),
-                       ws.get(p + "layer_norm2.bias"), linear(ws, p + "self_attn.q_proj", true),
-                       linear(ws, p + "self_attn.k_proj", true), linear(ws, p + "self_attn.v_proj", true),
-                       linear(ws, p + "self_attn.out_proj", true), linear(ws, p + "mlp.fc1", true),
-                       linear(ws, p + "mlp.fc2", true)});
+    const auto l = tensors::clip_layer(i);
+    layers_.push_back({ws.get(l.layer_norm1 + ".weight"), ws.get(l.layer_norm1 + ".bias"), ws.get(l.layer_norm2 + ".weight"),
+                       ws.get(l.layer_norm2 + ".bias"), linear(ws, l.q_proj, true), linear(ws, l.k_proj, true),
+                       linear(ws, l.v_proj, true), linear(ws, l.out_proj, true), linear(ws, l.fc1, true), linear(ws, l.fc2, true)});
   }
 }
 
@@ -58,7 +57,7 @@ Projector::Projector(const WeightStore& ws, const ModelConfig& cfg) : act_(cfg.p
   if (cfg.projector_layers > 1 && act_ != "gelu")
     throw_bad_input("projector", "activation '" + act_ + "' is not supported (gelu, the exact erf GELU)");
   for (int k = 1; k <= cfg.projector_layers; ++k)
-    layers_.push_back(linear(ws, "projector.linear_" + std::to_string(k), cfg.projector_bias));
+    layers_.push_back(linear(ws, tensors::projector_linear(k), cfg.projector_bias));
 }
 
 at::Tensor Projector::forward(const at::Tensor& x) const {

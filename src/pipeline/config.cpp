@@ -107,37 +107,17 @@ RunConfig load_config(const fs::path& file) {
       if (!m["model"]) x.bad("candidates[]", "each entry needs 'model: DIR'");
       e.path = x.path(m["model"].as<std::string>());
       e.name = x.get<std::string>(m, "name", "");
-      if (const YAML::Node p = m["parameters"]) {
-        if (!p.IsMap()) x.bad("candidates[].parameters", "must be a mapping");
-        for (const auto& kv : p) e.parameters[kv.first.as<std::string>()] = x.get<double>(p, kv.first.as<std::string>(), 0.0);
-      }
+      if (const YAML::Node p = m["parameters"]) merge::parse_model_parameters(p, x.file, "candidates[].parameters", e.parameters);
     }
     if (e.name.empty()) e.name = e.path.filename().string();
     if (!names.insert(e.name).second) x.bad("candidates", "two candidates named '" + e.name + "' (set name: to tell them apart)");
     c.models.push_back(e);
   }
-  if (root["base_model"]) c.base_model = x.path(x.get<std::string>(root, "base_model", ""));
-  if (const YAML::Node mg = root["merge"]) {
-    x.keys(mg, "merge", {"method", "parameters", "resident_memory_mb"});
-    c.merge_method = x.get<std::string>(mg, "method", "linear");
-    c.resident_memory_mb = x.get<uint64_t>(mg, "resident_memory_mb", c.resident_memory_mb);
-    if (const YAML::Node p = mg["parameters"]) {
-      if (!p.IsMap()) x.bad("merge.parameters", "must be a mapping");
-      for (const auto& kv : p) {
-        const std::string k = kv.first.as<std::string>();
-        if (k == "rescale") {
-          c.merge_rescale = x.get<std::string>(p, k, "");
-          if (c.merge_rescale == "true") c.merge_rescale = "l1";
-          if (c.merge_rescale == "false") c.merge_rescale = "none";
-          if (c.merge_rescale != "density" && c.merge_rescale != "l1" && c.merge_rescale != "none")
-            x.bad("merge.parameters.rescale", "'" + c.merge_rescale + "' (valid: density, l1, none)");
-          continue;
-        }
-        const std::string v = kv.second.as<std::string>();
-        c.merge_parameters[k] = v == "true" ? 1.0 : v == "false" ? 0.0 : x.get<double>(p, k, 0.0);
-      }
-    }
-  }
+  c.merge.source = x.file;
+  c.merge.seed = c.seed;
+  if (root["base_model"]) c.merge.base_model = x.path(x.get<std::string>(root, "base_model", ""));
+  if (const YAML::Node mg = root["merge"]) merge::parse_merge_section(mg, x.file, c.merge);
+  merge::validate(c.merge, c.models);  // method, parameter names and ranges, duplicates: before any compute
   if (const YAML::Node sel = root["selection"]) {
     x.keys(sel, "selection", {"order", "rule", "patience"});
     c.order = x.get<std::string>(sel, "order", c.order);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "uqmerge/util/error.hpp"
+#include "uqmerge/util/rng.hpp"
 
 namespace uqmerge::uq {
 
@@ -86,6 +87,35 @@ bool VisionCache::get(const CacheKey& k, std::vector<uint8_t>& out) const {
 bool VisionCache::contains(const CacheKey& k) const {
   std::lock_guard<std::mutex> lock(mu_);
   return mem_.count(k) || spilled_.count(k);
+}
+
+uint64_t vision_tower_hash(const Checkpoint& ck) {
+  uint64_t h = 0x243F6A8885A308D3ull;
+  auto mix = [&](uint64_t v) {
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    h *= 0xBF58476D1CE4E5B9ull;
+  };
+  for (const auto& name : ck.names()) {
+    if (name.rfind("vision.", 0) != 0) continue;
+    const TensorView v = ck.view(name);
+    mix(hash_name(name));
+    for (int64_t d : v.shape()) mix(static_cast<uint64_t>(d));
+    mix(static_cast<uint64_t>(v.dtype()));
+    const std::byte* p = v.data();
+    const size_t n = v.nbytes();
+    uint64_t lanes[4] = {h, h ^ 1, h ^ 2, h ^ 3};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+      for (int l = 0; l < 4; ++l) {
+        uint64_t w;
+        std::memcpy(&w, p + i + 8 * l, 8);
+        lanes[l] = (lanes[l] ^ w) * 0x9E3779B97F4A7C15ull;
+        lanes[l] ^= lanes[l] >> 29;
+      }
+    for (uint64_t l : lanes) mix(l);
+    for (; i < n; ++i) mix(static_cast<uint64_t>(p[i]));
+  }
+  return h;
 }
 
 }  // namespace uqmerge::uq

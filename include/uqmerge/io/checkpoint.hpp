@@ -20,6 +20,7 @@
 
 #include "uqmerge/io/model_config.hpp"
 #include "uqmerge/io/safetensors.hpp"
+#include "uqmerge/io/tensor_table.hpp"
 
 namespace uqmerge {
 
@@ -33,13 +34,6 @@ std::string from_canonical(NameScheme s, const std::string& canonical);
 // Buffers and parts of a checkpoint uqmerge never reads (rotary inv_freq, CLIP text tower...).
 bool is_ignored_tensor(NameScheme s, const std::string& source);
 
-struct ExpectedTensor {
-  std::string name;  // canonical
-  std::vector<int64_t> shape;
-  bool required = true;  // false: present in checkpoints but never run (CLIP's last layer...)
-};
-// Every tensor the config implies, in module order.
-std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config);
 
 struct Problem {
   enum class Severity { Error, Warning };

@@ -26,31 +26,21 @@
 
 #include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/io/checkpoint.hpp"
+#include "uqmerge/merge/config.hpp"
 #include "uqmerge/merge/method.hpp"
 
 namespace uqmerge::merge {
 
-struct EngineOptions {
-  std::string source;                    // the config file (error messages)
-  std::string method = "linear";
-  std::map<std::string, double> global;  // normalize, lambda, filter_wise, and per-model defaults
-  std::string rescale;                   // "", density, l1, none
-  std::optional<DType> out_dtype;        // default: the reference's dtype per tensor
-  uint64_t seed = 0;
-  bool merge_vision = false;             // else the vision tower must be bit-identical and is copied
-  uint64_t shard_bytes = 5'000'000'000ull;
-  uint64_t resident_bytes = 0;           // per rank: members' owned tensors kept in memory
-  bool incremental = false;              // keep running sums between calls (Algorithm 1's steps)
-};
 
 class Merger {
  public:
-  // candidates: every model a merge may use (indices below refer to this list), with their
-  // per-model parameters (weight, density, ...); base: the base model for task-vector methods.
+  // candidates: every model a merge may use (indices below refer to this list); entries[i]
+  // holds candidate i's per-model parameters (weight, density, ...); base: the base model for task-vector methods.
   // Checks architecture, shapes and (unless merge_vision) vision-tower identity: bad input
   // naming the tensor and both files.
-  Merger(std::vector<const Checkpoint*> candidates, std::vector<std::map<std::string, double>> params,
-         const Checkpoint* base, EngineOptions opts, dist::Communicator& comm);
+  // incremental: keep running sums between compute() calls (Algorithm 1's steps).
+  Merger(std::vector<const Checkpoint*> candidates, const std::vector<ModelEntry>& entries, const Checkpoint* base,
+         const MergeConfig& cfg, bool incremental, dist::Communicator& comm);
   ~Merger();
   Merger(const Merger&) = delete;
   Merger& operator=(const Merger&) = delete;

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "uqmerge/merge/config.hpp"
+
 namespace uqmerge::merge {
 
 enum class Rescale { None, Density, L1 };
@@ -77,9 +79,9 @@ class Method {
   virtual double running_sum_divisor(double weight_sum, const Params& p) const { return 1.0; }
 };
 
-// The registry: every method by name; bad input listing the valid names for an unknown one.
+// The registry: every method by name; bad input listing the valid names for an unknown one
+// (method_names(), in registry order: merge/config.hpp).
 const Method& find_method(const std::string& name);
-std::vector<std::string> method_names();
 
 // Factories (one per source file).
 std::vector<const Method*> linear_methods();

@@ -23,7 +23,7 @@
 
 namespace uqmerge::model {
 
-struct EngineOptions {
+struct LoadOptions {
   DType compute = DType::F32;  // F32 (CPU default), BF16 or F16
   int threads = 0;             // 0: all cores (libtorch's own default was 1 on some machines)
   std::string device = "cpu";  // "cpu" or "cuda:N" (resolve_device); weights live there
@@ -50,7 +50,7 @@ struct AttentionDropout {
 class LlavaModel {
  public:
   // Validates the checkpoint (missing/mis-shaped tensors: bad input) and wraps its weights.
-  static std::unique_ptr<LlavaModel> load(const Checkpoint& ck, const EngineOptions& opts = {});
+  static std::unique_ptr<LlavaModel> load(const Checkpoint& ck, const LoadOptions& opts = {});
   ~LlavaModel();
 
   const ModelConfig& config() const;
@@ -70,7 +70,7 @@ class LlavaModel {
   at::Tensor full_logits(const std::vector<Sequence>& batch, const at::Tensor& image_embeds) const;
 
   // Differentiable forms, for the demo zoo's trainer (zoo/): no InferenceMode, results stay
-  // on the model's device, gradients flow into the tensors given as EngineOptions::replace.
+  // on the model's device, gradients flow into the tensors given as LoadOptions::replace.
   at::Tensor vision_features_train(const at::Tensor& pixels) const;  // [B, P, Hv]
   at::Tensor project_train(const at::Tensor& vision_features) const;  // [B, P, Ht]
   // Final-normed hidden states [B, T, H] (right-padded to the longest sequence); layers_out

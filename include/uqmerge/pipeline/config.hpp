@@ -12,15 +12,12 @@
 
 #include "uqmerge/data/dataset.hpp"
 #include "uqmerge/io/dtype.hpp"
-#include "uqmerge/uq/runner.hpp"
+#include "uqmerge/merge/config.hpp"
+#include "uqmerge/uq/options.hpp"
 
 namespace uqmerge::pipeline {
 
-struct ModelEntry {
-  std::string name;  // default: the directory's name
-  std::filesystem::path path;
-  std::map<std::string, double> parameters;  // merge parameters (weight, density, ...)
-};
+using merge::ModelEntry;
 
 struct RunConfig {
   std::filesystem::path source;  // the YAML file
@@ -29,7 +26,7 @@ struct RunConfig {
   uint64_t seed = 1234;
   DType dtype = DType::F32;
   int threads = 0;
-  std::string backend = "mpi";
+  std::string backend = "mpi";     // mpi | nccl (pipeline::make_communicator)
   std::string device = "auto";      // auto | cpu | cuda (model::resolve_device)
   std::optional<std::filesystem::path> vision_tower;
   std::vector<ModelEntry> models;   // `candidates:` (also accepted: `models:`)
@@ -37,15 +34,12 @@ struct RunConfig {
   std::vector<data::DatasetSpec> datasets;
   uint64_t cache_memory_mb = 4096;
   std::filesystem::path cache_dir;  // default output_dir/cache
-  // Algorithm 1 (uqmerge run)
-  std::optional<std::filesystem::path> base_model;
-  std::string merge_method = "linear";
-  std::map<std::string, double> merge_parameters;  // global (normalize, lambda, ...)
-  std::string merge_rescale;                        // density | l1 | none | "" (method default)
+  // Algorithm 1 (uqmerge run): `merge:` plus base_model and seed (merge/config.hpp); the
+  // candidates' `parameters:` are in models[i].parameters.
+  merge::MergeConfig merge;
   std::string order = "descending";                 // descending | ascending | given
   std::string rule = "global_min";                  // global_min | early_stop
   int patience = 1;
-  uint64_t resident_memory_mb = 4096;               // merge.resident_memory_mb, per rank
   // Baselines (results.h5 /baselines), each measured like the main curve.
   struct Baselines {
     bool merge_all = false;        // every candidate merged

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "uqmerge/io/checkpoint.hpp"
+
 namespace uqmerge::uq {
 
 struct CacheKey {
@@ -25,6 +27,10 @@ struct CacheKey {
 struct CacheKeyHash {
   size_t operator()(const CacheKey& k) const;
 };
+
+// 64-bit hash of the vision tower's tensors (names, shapes, dtypes, bytes): candidates with
+// equal hashes share cached features.
+uint64_t vision_tower_hash(const Checkpoint& ck);
 
 class VisionCache {
  public:

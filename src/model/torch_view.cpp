@@ -1,5 +1,5 @@
-// Zero-copy at::Tensor over mapped safetensors bytes (see include/uqmerge/io/torch_view.hpp).
-#include "uqmerge/io/torch_view.hpp"
+// Zero-copy at::Tensor over mapped safetensors bytes (see include/uqmerge/model/torch_view.hpp).
+#include "uqmerge/model/torch_view.hpp"
 
 #include <torch/torch.h>
 

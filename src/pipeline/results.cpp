@@ -1,102 +1,17 @@
-// Shared by `uq` and `run` (see src/app/run_common.hpp).
-#include "run_common.hpp"
+// The results.h5 and eval.h5 schemas (see include/uqmerge/pipeline/results.hpp, docs/results-h5.md).
+#include "uqmerge/pipeline/results.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <ctime>
 
+#include "uqmerge/io/dtype.hpp"
 #include "uqmerge/io/results_h5.hpp"
-#include "uqmerge/model/tokenizer.hpp"
-#include "uqmerge/util/error.hpp"
-#include "uqmerge/util/log.hpp"
+#include "uqmerge/util/version.hpp"
 
-#ifndef UQMERGE_VERSION
-#define UQMERGE_VERSION "dev"
-#endif
 
-namespace uqmerge::app {
-
-Prepared prepare(const pipeline::RunConfig& cfg) {
-  Prepared p;
-  Checkpoint::Options copts;
-  copts.vision_tower_dir = cfg.vision_tower;
-  for (const auto& m : cfg.models) {
-    try {
-      p.checkpoints.push_back(Checkpoint::open(m.path, copts));
-      p.checkpoints.back().require_valid();
-      if (p.checkpoints.back().config().arch == Architecture::Llama)
-        throw_bad_input(m.path.string(), "a text-only LlamaForCausalLM has no vision tower: uncertainty needs LLaVA checkpoints");
-      model::Tokenizer::load(m.path);  // fails now, not after hours, when tokenizer.model is missing
-    } catch (const Error& e) {
-      rethrow_with_context(e, "candidate '" + m.name + "'");
-    }
-  }
-  for (const auto& spec : cfg.datasets) p.datasets.push_back(data::Dataset::load(spec, cfg.seed));
-  for (const auto& ck : p.checkpoints) p.towers.push_back(uq::vision_tower_hash(ck));
-  for (size_t m = 1; m < p.towers.size(); ++m)
-    if (p.towers[m] != p.towers[0])
-      log::warn("candidate '{}' has a different vision tower than '{}': its features are computed separately",
-                cfg.models[m].name, cfg.models[0].name);
-  return p;
-}
-
-model::ImageStyle image_style(const Checkpoint& ck) {
-  return ck.config().arch == Architecture::LlavaOriginal ? model::ImageStyle::SplitChunks : model::ImageStyle::SpecialToken;
-}
-
-uq::ModelResult evaluate_checkpoint(const std::string& name, const Checkpoint& ck, uint64_t tower,
-                                    const pipeline::RunConfig& cfg, const std::vector<data::Dataset>& datasets,
-                                    const uq::UqOptions& opts, uq::VisionCache& cache, dist::Communicator& comm,
-                                    const std::map<std::string, at::Tensor>* replace) {
-  static const std::string device = model::resolve_device(cfg.device, comm.local_rank());  // once per process
-  const auto model = model::LlavaModel::load(ck, {cfg.dtype, cfg.threads, device, replace});
-  const auto tok = model::Tokenizer::load(ck.dir());
-  return uq::evaluate_model(name, *model, *tok, image_style(ck), tower, datasets, opts, cache, comm);
-}
-
-uq::UqOptions clean_options(const uq::UqOptions& opts) {
-  uq::UqOptions clean = opts;
-  clean.plan.perturbations = 1;
-  clean.plan.text = perturb::TextMode::None;
-  clean.plan.attention_dropout = 0.0;
-  clean.plan.image = false;
-  return clean;
-}
-
-void require_labelled(const std::vector<data::Dataset>& datasets) {
-  for (const auto& ds : datasets) {
-    size_t labelled = 0;
-    for (size_t i = 0; i < ds.size(); ++i) labelled += ds.row(i).answer >= 0;
-    if (!labelled) throw_bad_input(ds.spec().path.string(), "no row has an 'answer': accuracy needs labelled data");
-  }
-}
-
-Accuracy accuracy(const std::vector<data::Dataset>& datasets, const uq::ModelResult& r) {
-  Accuracy a;
-  for (size_t d = 0; d < datasets.size(); ++d) {
-    const auto& ds = datasets[d];
-    const int64_t K = r.datasets[d].options;
-    std::vector<int64_t> pred;
-    int64_t correct = 0, labelled = 0;
-    for (size_t i = 0; i < ds.size(); ++i) {
-      const int64_t n = static_cast<int64_t>(ds.question(i).options.size());
-      const double* p = &r.datasets[d].p_mean[i * static_cast<size_t>(K)];
-      const int64_t best = std::max_element(p, p + n) - p;
-      pred.push_back(best);
-      if (ds.row(i).answer >= 0) {
-        ++labelled;
-        correct += best == ds.row(i).answer;
-      }
-    }
-    a.percent.push_back(100.0 * static_cast<double>(correct) / static_cast<double>(labelled));
-    a.correct.push_back(correct);
-    a.labelled.push_back(labelled);
-    a.predicted.push_back(std::move(pred));
-    a.macro += a.percent.back() / static_cast<double>(datasets.size());
-  }
-  return a;
-}
+namespace uqmerge::pipeline {
 
 namespace {
 std::string now_iso() {
@@ -108,9 +23,10 @@ std::string now_iso() {
 
 }  // namespace
 
-void write_results(const pipeline::RunConfig& cfg, const std::string& command, const std::vector<uq::ModelResult>& results,
-                   const std::vector<std::string>& paths, const std::vector<uint64_t>& towers, int ranks, double seconds,
-                   const RunRecord* run) {
+void write_results(const Session& s, const std::string& command, const std::vector<uq::ModelResult>& results,
+                   double seconds, const RunRecord* run) {
+  const RunConfig& cfg = s.cfg;
+  const int ranks = s.comm.size();
   H5Writer h5(cfg.output_dir / "results.h5");
   h5.attr("/", "schema", std::string("uqmerge-results"));
   h5.attr("/", "schema_version", int64_t{1});
@@ -136,8 +52,8 @@ void write_results(const pipeline::RunConfig& cfg, const std::string& command, c
     const std::string g = fmt::format("/uq/model_{:03}", m);
     h5.group(g);
     h5.attr(g, "name", r.model);
-    h5.attr(g, "path", paths[m]);
-    h5.attr(g, "vision_tower_hash", fmt::format("{:016x}", towers[m]));
+    h5.attr(g, "path", cfg.models[m].path.string());
+    h5.attr(g, "vision_tower_hash", fmt::format("{:016x}", s.towers[m]));
     h5.attr(g, "seconds", r.seconds);
     h5.attr(g, "evaluations", static_cast<int64_t>(r.evaluations));
     h5.attr(g, "vision_passes", static_cast<int64_t>(r.vision_passes));
@@ -274,4 +190,32 @@ void write_results(const pipeline::RunConfig& cfg, const std::string& command, c
   h5.commit();
 }
 
-}  // namespace uqmerge::app
+void write_eval(const Session& s, const std::vector<Accuracy>& candidate_acc) {
+  H5Writer h5(s.cfg.output_dir / "eval.h5");
+  h5.attr("/", "schema", std::string("uqmerge-eval"));
+  h5.attr("/", "schema_version", int64_t{1});
+  h5.attr("/", "ranks", int64_t{s.comm.size()});
+  h5.group("/eval");
+  for (size_t m = 0; m < candidate_acc.size(); ++m) {
+    const Accuracy& acc = candidate_acc[m];
+    const std::string g = fmt::format("/eval/model_{:03}", m);
+    h5.group(g);
+    h5.attr(g, "name", s.cfg.models[m].name);
+    for (size_t d = 0; d < s.datasets.size(); ++d) {
+      const auto& ds = s.datasets[d];
+      std::vector<int64_t> answer;
+      for (size_t i = 0; i < ds.size(); ++i) answer.push_back(ds.row(i).answer);
+      const std::string dg = g + "/" + ds.name();
+      h5.group(dg);
+      h5.dataset(dg + "/predicted", acc.predicted[d]);
+      h5.dataset(dg + "/answer", answer);
+      h5.attr(dg, "accuracy", acc.percent[d]);
+      h5.attr(dg, "correct", acc.correct[d]);
+      h5.attr(dg, "labelled", acc.labelled[d]);
+    }
+    h5.attr(g, "accuracy_macro", acc.macro);
+  }
+  h5.commit();
+}
+
+}  // namespace uqmerge::pipeline

@@ -1,4 +1,4 @@
-// uqmerge/io/torch_view.hpp — safetensors views as at::Tensor without copying.
+// uqmerge/model/torch_view.hpp — safetensors views as at::Tensor without copying.
 // This header names at::Tensor but does not include torch: only the translation units that
 // already include torch call it.
 #pragma once
