@@ -1,5 +1,6 @@
 // `uqmerge inspect DIR`: what a checkpoint is and everything wrong with it, without reading
-// tensor data (headers only).
+// tensor data (headers only). `uqmerge inspect FILE.safetensors`: that file's header (every
+// tensor's name, dtype, shape and size, the metadata), validated the same way.
 #include <fmt/format.h>
 
 #include <map>
@@ -23,9 +24,32 @@ std::string human_bytes(uint64_t n) {
   if (n >= (1ull << 10)) return fmt::format("{:.1f} KiB", n / double(1ull << 10));
   return fmt::format("{} B", n);
 }
+// A bare .safetensors file: header only, every tensor listed.
+int inspect_file(const std::filesystem::path& path) {
+  const auto f = SafetensorsFile::open(path);  // malformed header: one-line bad-input error
+  uint64_t params = 0;
+  std::map<DType, size_t> dtypes;
+  for (const auto& t : f->tensors()) {
+    params += static_cast<uint64_t>(t.numel());
+    ++dtypes[t.dtype];
+  }
+  std::string hist;
+  for (const auto& [d, n] : dtypes) hist += fmt::format("{}{}: {} tensors", hist.empty() ? "" : ", ", dtype_name(d), n);
+  fmt::print("file          {}  {}\n", path.string(), human_bytes(f->file_size()));
+  fmt::print("tensors       {} ({}), {} parameters\n", f->tensors().size(), hist.empty() ? "none" : hist, human_count(params));
+  for (const auto& [k, v] : f->metadata()) fmt::print("metadata      {} = {}\n", k, v);
+  for (const auto& t : f->tensors())
+    fmt::print("  {:<60} {:<5} {:<20} {}\n", t.name, dtype_name(t.dtype), shape_string(t.shape), human_bytes(t.nbytes()));
+  return kExitOk;
+}
 }  // namespace
 
 int cmd_inspect(const InspectArgs& a) {
+  if (std::filesystem::is_regular_file(a.dir)) {
+    if (std::filesystem::path(a.dir).extension() != ".safetensors")
+      throw_bad_input(a.dir, "not a model directory or a .safetensors file (pass the checkpoint's directory)");
+    return inspect_file(a.dir);
+  }
   Checkpoint::Options opts;
   if (a.vision_tower) opts.vision_tower_dir = *a.vision_tower;
   const Checkpoint ck = Checkpoint::open(a.dir, opts);

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   CLI::App* inspect = app.add_subcommand(
       "inspect", "Print a checkpoint's architecture, dtypes, parameter counts, shard files and "
                  "every validation problem (exit 2 if any error).");
-  inspect->add_option("dir", inspect_args.dir, "Hugging Face model directory")->required();
+  inspect->add_option("dir", inspect_args.dir, "Hugging Face model directory, or one .safetensors file")->required();
   inspect->add_option("--vision-tower", inspect_args.vision_tower,
                       "CLIP directory (original LLaVA layout, when mm_vision_tower is not a local path)");
   inspect->add_flag("--tensors", inspect_args.list_tensors, "also list every tensor");

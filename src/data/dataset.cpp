@@ -97,6 +97,19 @@ std::vector<std::vector<std::string>> parse_tsv(std::string_view t, const std::s
   return recs;
 }
 
+// Only base64 characters (either alphabet), line breaks/spaces, and at most two trailing '='.
+static bool is_base64_text(std::string_view s) {
+  size_t pad = 0;
+  for (char ch : s) {
+    const bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
+                     ch == '/' || ch == '-' || ch == '_';
+    if (ch == '=') ++pad;
+    else if (ch == '\n' || ch == '\r' || ch == ' ') continue;
+    else if (!b64 || pad) return false;
+  }
+  return pad <= 2;
+}
+
 std::vector<uint8_t> base64_decode(std::string_view s, const std::string& where) {
   static const auto table = [] {
     std::array<int8_t, 256> t{};
@@ -250,12 +263,19 @@ Dataset Dataset::load(const DatasetSpec& spec, uint64_t seed) {
     if (r.options.size() < 2) throw_bad_input(w, "row '" + r.index + "' has " + std::to_string(r.options.size()) + " options; at least 2 are needed");
     if (r.image_b64.empty() && r.image_ref.empty() && r.image_path.empty())
       throw_bad_input(w, "row '" + r.index + "' has no image");
+    // Before any compute: a corrupt cell fails now, not when its sample is evaluated.
+    if (!r.image_b64.empty() && !is_base64_text(r.image_b64))
+      throw_bad_input(w, "row '" + r.index + "': image is not valid base64 (re-export the TSV: the cell holds characters "
+                         "outside the base64 alphabet)");
   }
   for (const Row& r : d.all_rows_)
     if (!r.image_ref.empty()) {
       auto it = d.all_index_.find(r.image_ref);
       if (it == d.all_index_.end())
-        throw_bad_input(at_line(where, r.line), "image refers to row '" + r.image_ref + "', which is not in the file");
+        throw_bad_input(at_line(where, r.line),
+                        "row '" + r.index + "': image cell '" + r.image_ref.substr(0, 24) + (r.image_ref.size() > 24 ? "...'" : "'") +
+                            " is not valid base64 image data, and no row has that index (VLMEvalKit: base64 of the "
+                            "image file, or the index of the row that holds it)");
       if (!d.all_rows_[it->second].image_ref.empty())
         throw_bad_input(at_line(where, r.line), "image refers to row '" + r.image_ref + "', which itself holds only a reference");
     }

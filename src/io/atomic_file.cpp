@@ -1,6 +1,9 @@
 // Atomic file output (see include/uqmerge/io/atomic_file.hpp).
 #include "uqmerge/io/atomic_file.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -63,6 +66,40 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
     off += static_cast<size_t>(n);
   }
   commit_file(fd, tmp, path);
+}
+
+bool is_model_file(const std::filesystem::directory_entry& e) {
+  if (!e.is_regular_file()) return false;
+  const std::string name = e.path().filename().string(), ext = e.path().extension().string();
+  return ext == ".safetensors" || ext == ".bin" || ext == ".json" || ext == ".model" || ext == ".jinja" ||
+         name == "README.md" || name == "merges.txt" || name == "vocab.txt";
+}
+
+bool is_model_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return false;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (!is_model_file(e)) return false;
+  return !ec;
+}
+
+void require_replaceable(const std::filesystem::path& dir,
+                         const std::function<bool(const std::filesystem::directory_entry&)>& owned) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return;
+  if (!std::filesystem::is_directory(dir, ec))
+    throw_bad_input(dir.string(), "exists and is not a directory: remove it or choose another output");
+  std::vector<std::string> foreign;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (!owned(e)) foreign.push_back(e.path().filename().string() + (e.is_directory() ? "/" : ""));
+  if (ec) throw_bad_input(dir.string(), "cannot list the directory: " + ec.message());
+  if (foreign.empty()) return;
+  std::sort(foreign.begin(), foreign.end());
+  std::string list;
+  for (size_t i = 0; i < foreign.size() && i < 5; ++i) list += (i ? ", " : "") + foreign[i];
+  if (foreign.size() > 5) list += ", ... (" + std::to_string(foreign.size()) + " in all)";
+  throw_bad_input(dir.string(), "--overwrite replaces only uqmerge's own output, but this directory also holds " + list +
+                                    ": move them away or choose another output directory");
 }
 
 }  // namespace uqmerge

@@ -17,6 +17,7 @@ void Merger::write(const fs::path& out, const std::string& card, bool overwrite,
   if (members) p = s.resolve(*members);  // parameter errors before anything is created
   if (rank == 0) {
     if (fs::exists(out) && !overwrite) throw_bad_input(out.string(), "output directory exists (pass --overwrite to replace it)");
+    require_replaceable(out, is_model_file);  // never delete what is not a model file
     fs::remove_all(tmp);
     fs::create_directories(tmp);
   }

@@ -1,6 +1,7 @@
 // `uqmerge merge` (see include/uqmerge/merge/job.hpp).
 #include "uqmerge/merge/job.hpp"
 
+#include "uqmerge/io/atomic_file.hpp"
 #include "uqmerge/io/checkpoint.hpp"
 #include "uqmerge/merge/engine.hpp"
 #include "uqmerge/merge/method.hpp"
@@ -13,6 +14,8 @@ namespace fs = std::filesystem;
 size_t run_merge(const MergeJob& job, const fs::path& out, bool overwrite, dist::Communicator& comm) {
   const MergeConfig& s = job.merge;
   if (fs::exists(out) && !overwrite) throw_bad_input(out.string(), "output directory exists (pass --overwrite to replace it)");
+  require_replaceable(out, is_model_file);  // before any checkpoint is read
+
   std::vector<Checkpoint> members;
   for (const auto& mem : job.models) {
     members.push_back(Checkpoint::open(mem.path));

@@ -75,6 +75,7 @@ int algorithm(Session& s, const RunOptions& opts) {
   const fs::path merged_dir = cfg.output_dir / "merged";
   if (comm.rank() == 0 && fs::exists(merged_dir) && !opts.overwrite)
     throw_bad_input(merged_dir.string(), "exists from an earlier run (pass --overwrite to replace it)");
+  if (comm.rank() == 0) require_replaceable(merged_dir, is_model_file);  // before any compute
   Evaluations ev(s, opts);
   const size_t N = s.checkpoints.size();
 

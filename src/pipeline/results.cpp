@@ -23,10 +23,10 @@ std::string now_iso() {
 
 }  // namespace
 
-void write_results(const Session& s, const std::string& command, const std::vector<uq::ModelResult>& results,
+void write_results(const Session& session, const std::string& command, const std::vector<uq::ModelResult>& results,
                    double seconds, const RunRecord* run) {
-  const RunConfig& cfg = s.cfg;
-  const int ranks = s.comm.size();
+  const RunConfig& cfg = session.cfg;
+  const int ranks = session.comm.size();
   H5Writer h5(cfg.output_dir / "results.h5");
   h5.attr("/", "schema", std::string("uqmerge-results"));
   h5.attr("/", "schema_version", int64_t{1});
@@ -53,7 +53,7 @@ void write_results(const Session& s, const std::string& command, const std::vect
     h5.group(g);
     h5.attr(g, "name", r.model);
     h5.attr(g, "path", cfg.models[m].path.string());
-    h5.attr(g, "vision_tower_hash", fmt::format("{:016x}", s.towers[m]));
+    h5.attr(g, "vision_tower_hash", fmt::format("{:016x}", session.towers[m]));
     h5.attr(g, "seconds", r.seconds);
     h5.attr(g, "evaluations", static_cast<int64_t>(r.evaluations));
     h5.attr(g, "vision_passes", static_cast<int64_t>(r.vision_passes));

@@ -28,7 +28,7 @@ std::unique_ptr<dist::Communicator> make_communicator(const RunConfig& cfg) {
 }
 
 Session open_session(const RunConfig& cfg, dist::Communicator& comm) {
-  Session s{cfg, comm, model::resolve_device(cfg.device, comm.local_rank()), {}, {}, {}, {}};
+  Session s{cfg, comm, model::resolve_device(cfg.device, comm.local_rank()), {}, {}, {}, {}, nullptr};
   Checkpoint::Options copts;
   copts.vision_tower_dir = cfg.vision_tower;
   for (const auto& m : cfg.models) {
@@ -48,6 +48,9 @@ Session open_session(const RunConfig& cfg, dist::Communicator& comm) {
     if (s.towers[m] != s.towers[0])
       log::warn("candidate '{}' has a different vision tower than '{}': its features are computed separately",
                 cfg.models[m].name, cfg.models[0].name);
+  // Inputs are valid: take output_dir for this job (before anything is written there).
+  if (comm.rank() == 0) s.lock = std::make_shared<OutputLock>(cfg.output_dir);
+  comm.barrier();
   return s;
 }
 

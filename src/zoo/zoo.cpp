@@ -201,6 +201,20 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
     throw_bad_input(o.out.string(), "exists and is not a directory: choose another --out");
   if (dir_has_entries(o.out) && !o.overwrite)
     throw_bad_input(o.out.string(), "is not empty: pass --overwrite to replace it, or choose another --out");
+  // --overwrite replaces a zoo, never a user's files: the manifest and table, data/ of TSVs,
+  // and model/tokenizer directories of model files only.
+  require_replaceable(o.out, [](const fs::directory_entry& e) {
+    const std::string n = e.path().filename().string();
+    if (e.is_regular_file()) return n == "zoo.json" || n == "quality.md";
+    if (!e.is_directory()) return false;
+    if (n == "data") {
+      std::error_code ec;
+      for (const auto& f : fs::directory_iterator(e.path(), ec))
+        if (!f.is_regular_file() || f.path().extension() != ".tsv") return false;
+      return !ec;
+    }
+    return is_model_dir(e.path());
+  });
 
   const auto t_all = Clock::now();
   const bool root = comm.rank() == 0;

@@ -14,6 +14,7 @@
 #include "uqmerge/data/dataset.hpp"
 #include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/io/checkpoint.hpp"
+#include "uqmerge/io/output_lock.hpp"
 #include "uqmerge/model/tokenizer.hpp"
 #include "uqmerge/pipeline/config.hpp"
 #include "uqmerge/uq/result.hpp"
@@ -33,9 +34,11 @@ struct Session {
   std::vector<std::shared_ptr<const model::Tokenizer>> tokenizers;  // one per candidate
   std::vector<data::Dataset> datasets;                          // uq.datasets
   std::vector<uint64_t> towers;                                 // vision-tower hash per candidate
+  std::shared_ptr<OutputLock> lock;                             // rank 0: output_dir held for the job
 };
-// Opens and validates every checkpoint, tokenizer and dataset (bad input names the candidate)
-// and resolves the device for this rank.
+// Opens and validates every checkpoint, tokenizer and dataset (bad input names the
+// candidate), resolves the device for this rank, then locks output_dir (rank 0; a second run
+// on it is bad input naming the holder).
 Session open_session(const RunConfig& cfg, dist::Communicator& comm);
 
 // Candidate m's uncertainty (opts as given: perturbed for UQ, clean_options for accuracy) on
