@@ -71,16 +71,17 @@ void parse_model_parameters(const YAML::Node& p, const std::string& file, const 
 
 void parse_merge_section(const YAML::Node& mg, const std::string& file, MergeConfig& out) {
   if (!mg.IsMap()) throw_bad_input(file, "merge: must be a mapping");
-  const std::set<std::string> valid{"method", "parameters", "resident_memory_mb"};
+  const std::set<std::string> valid{"method", "schedule", "parameters", "resident_memory_mb"};
   for (const auto& kv : mg) {
     const std::string k = kv.first.as<std::string>();
     if (!valid.count(k)) throw_bad_input(file, "merge." + k + ": unknown key (valid: " + join(valid) + ")");
   }
   try {
     if (mg["method"]) out.method = mg["method"].as<std::string>();
+    if (mg["schedule"]) out.schedule = mg["schedule"].as<std::string>();
     if (mg["resident_memory_mb"]) out.resident_bytes = mg["resident_memory_mb"].as<uint64_t>() << 20;
   } catch (const YAML::Exception&) {
-    throw_bad_input(file, "merge: method must be a name and resident_memory_mb a number of MiB");
+    throw_bad_input(file, "merge: method and schedule must be names and resident_memory_mb a number of MiB");
   }
   if (const YAML::Node p = mg["parameters"]) parse_global_parameters(p, file, "merge.parameters", out);
 }
@@ -93,6 +94,11 @@ void validate(const MergeConfig& cfg, const std::vector<ModelEntry>& models) {
   } catch (const Error& e) {
     rethrow_with_context(e, file);
   }
+  if (cfg.schedule != "uniform" && cfg.schedule != "cascade")
+    throw_bad_input(file, "schedule: '" + cfg.schedule + "' (valid: uniform, cascade)");
+  if (cfg.schedule == "cascade" && cfg.method != "linear")
+    throw_bad_input(file, "schedule: cascade is a chain of 1:1 linear merges (the release's); it needs method linear, not '" +
+                              cfg.method + "'");
   if (m->needs_base() && !cfg.base_model)
     throw_bad_input(file, "base_model: '" + cfg.method + "' works on task vectors and needs a base_model");
   std::set<std::string> per_model, global_names;
@@ -111,6 +117,8 @@ void validate(const MergeConfig& cfg, const std::vector<ModelEntry>& models) {
   for (const auto& [k, v] : cfg.global) range(k, v, "parameters." + k);
   std::set<fs::path> seen;
   for (const auto& e : models) {
+    if (cfg.schedule == "cascade" && e.parameters.count("weight") && e.parameters.at("weight") != 1.0)
+      throw_bad_input(file, "model '" + e.name + "': schedule: cascade merges 1:1 at every step; remove its weight");
     for (const auto& [k, v] : e.parameters) {
       if (!per_model.count(k))
         throw_bad_input(file, "model '" + e.name + "': parameters." + k + ": not a per-model parameter of " + cfg.method +
@@ -144,7 +152,8 @@ MergeJob load_mergekit_yaml(const fs::path& path) {
   }
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   const std::set<std::string> valid{"merge_method", "base_model", "models", "parameters", "dtype", "out_dtype",
-                                    "tokenizer_source", "tokenizer", "seed", "merge_vision", "shard_size_mb", "chat_template"};
+                                    "tokenizer_source", "tokenizer", "seed", "merge_vision", "shard_size_mb", "chat_template",
+                                    "schedule"};
   if (!root.IsMap()) throw_bad_input(where, "must be a mapping (merge_method, base_model, models, parameters, ...)");
   for (const auto& kv : root) {
     const std::string k = kv.first.as<std::string>();
@@ -171,6 +180,7 @@ MergeJob load_mergekit_yaml(const fs::path& path) {
       s.out_dtype = d;
     }
   try {
+    if (root["schedule"]) s.schedule = root["schedule"].as<std::string>();
     if (root["seed"]) s.seed = root["seed"].as<uint64_t>();
     if (root["merge_vision"]) s.merge_vision = root["merge_vision"].as<bool>();
     if (root["shard_size_mb"]) s.shard_bytes = root["shard_size_mb"].as<uint64_t>() << 20;
@@ -179,6 +189,8 @@ MergeJob load_mergekit_yaml(const fs::path& path) {
   }
   validate(s, job.models);
   require_enough_models(s, job.models.size());
+  if (s.schedule == "cascade")
+    for (auto& e : job.models) e.parameters.try_emplace("weight", 1.0);  // 1:1 at every step
   return job;
 }
 

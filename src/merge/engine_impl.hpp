@@ -118,7 +118,7 @@ struct Merger::Impl {
 
   // --- The weighted-sum kernel (linear): raw inputs in, output dtype out, one pass. -----------
   bool kernel_applies(size_t i, size_t n_members) const {
-    return method.running_sum() && !base && n_members > 1 && kernels::sum_kernel_supports(specs[i].dtype) &&
+    return method.running_sum() && opts.schedule != "cascade" && !base && n_members > 1 && kernels::sum_kernel_supports(specs[i].dtype) &&
            (!is_vision(names[i]) || opts.merge_vision);
   }
   // A kernel input: memory (a resident copy, a running sum) or a byte range of a checkpoint
@@ -283,6 +283,26 @@ struct Merger::Impl {
     } else if (members.size() == 1 && !base) {
       result = input(members[0], i);
       borrowed = true;
+    } else if (opts.schedule == "cascade") {
+      // The release's schedule: step k = a 1:1 linear merge of step k-1's result with member k
+      // in the output dtype, as mergekit computes it there (sum rounded, then halved and
+      // rounded): round(round(a + b) / 2). sums[i] holds the previous step's result.
+      const at::ScalarType dt = torch_scalar_type(spec.dtype);
+      const bool extends = incremental_ && members.size() == sum_members.size() + 1 &&
+                           std::equal(sum_members.begin(), sum_members.end(), members.begin());
+      at::Tensor& acc = sums[i];
+      size_t from = extends && acc.defined() ? sum_members.size() : 1;
+      if (from == 1) {
+        acc = input(members[0], i).to(dt).clone();
+        release(members[0], i);
+      }
+      for (size_t k = from; k < members.size(); ++k) {
+        const at::Tensor sum = (acc.to(torch::kFloat32) + input(members[k], i).to(dt).to(torch::kFloat32)).to(dt);
+        acc = (sum.to(torch::kFloat32) / 2).to(dt);
+        release(members[k], i);
+      }
+      check_finite(i, acc);
+      return acc;
     } else if (incremental()) {
       // Extend the running sum when `members` continues the previous call's list.
       const bool extends = members.size() == sum_members.size() + 1 &&
@@ -337,7 +357,7 @@ struct Merger::Impl {
 
   bool incremental() const { return incremental_ && method.running_sum() && !base; }
   void note_members(const std::vector<size_t>& members) {
-    if (incremental()) sum_members = members;
+    if (incremental() || (incremental_ && opts.schedule == "cascade")) sum_members = members;
   }
 };
 

@@ -34,9 +34,9 @@ void copy_model_dir(const fs::path& from, const fs::path& to) {
 
 std::string model_card(const RunConfig& cfg, const RunRecord& run, const std::vector<double>& u,
                        const std::vector<double>& step_u) {
-  std::string card = fmt::format("# Merged with uqmerge (UQ-Merge, Algorithm 1)\n\nmethod: `{}`; selection: `{}` "
+  std::string card = fmt::format("# Merged with uqmerge (UQ-Merge, Algorithm 1)\n\nmethod: `{}` (schedule `{}`); selection: `{}` "
                                  "(global_min -> step {}, early_stop(patience {}) -> step {}); chosen: step {}\n\n",
-                                 cfg.merge.method, cfg.rule, run.global_min, cfg.patience, run.early_stop, run.chosen);
+                                 cfg.merge.method, cfg.merge.schedule, cfg.rule, run.global_min, cfg.patience, run.early_stop, run.chosen);
   card += "## Members (in merge order)\n\n| step | candidate | path | uncertainty |\n|---|---|---|---|\n";
   for (size_t k = 0; k < run.order.size(); ++k) {
     const size_t i = run.order[k];

@@ -90,6 +90,7 @@ void write_results(const Session& session, const std::string& command, const std
     h5.group(g);
     h5.attr(g, "method", run->method);
     h5.attr(g, "rule", run->rule);
+    h5.attr(g, "schedule", cfg.merge.schedule);
     h5.attr(g, "order_by", cfg.order);
     h5.attr(g, "patience", int64_t{cfg.patience});
     h5.attr(g, "global_min_step", static_cast<int64_t>(run->global_min));

@@ -38,6 +38,24 @@ sed -i 's/^  - model: cand_a/  - {model: cand_a, parameters: {density: 0.5}}/' "
 expect run-per-model-parameter "${refused[@]}" --err "config.yaml: model 'cand_a': parameters.density: not a per-model parameter of linear \(valid: weight\)" -- run
 
 fresh
+sed -i 's/^merge: {method: linear}/merge: {method: ties, schedule: cascade}/' "$work/c/config.yaml"
+expect run-cascade-not-linear "${refused[@]}" --err "config.yaml: schedule: cascade is a chain of 1:1 linear merges \(the release's\); it needs method linear, not 'ties'" -- run
+
+fresh
+sed -i 's/^merge: {method: linear}/merge: {method: linear, schedule: zigzag}/' "$work/c/config.yaml"
+expect run-unknown-schedule "${refused[@]}" --err "config.yaml: schedule: 'zigzag' \(valid: uniform, cascade\)" -- run
+
+fresh
+sed -i 's/^merge: {method: linear}/merge: {method: linear, schedule: cascade}/; s/^  - model: cand_a/  - {model: cand_a, parameters: {weight: 2}}/' "$work/c/config.yaml"
+expect run-cascade-weight "${refused[@]}" --err "config.yaml: model 'cand_a': schedule: cascade merges 1:1 at every step; remove its weight" -- run
+
+fresh
+sed -i 's/^merge: {method: linear}/merge: {method: linear, schedule: cascade}/' "$work/c/config.yaml"
+expect run-cascade -- run
+schedule=$("$py" -c "import h5py, sys; v = h5py.File(sys.argv[1])['run'].attrs['schedule']; print(v.decode() if isinstance(v, bytes) else v)" "$work/c/run_alg1/results.h5" 2>&1)
+if [ "$schedule" = cascade ]; then ok run-cascade-recorded; else bad "run-cascade-recorded: /run schedule = '$schedule'"; fi
+
+fresh
 printf 'index\tquestion\thint\tA\tB\tC\tD\tanswer\timage\n1\tQ?\t\ta\tb\tc\td\tA\tiVBORw0K!!==\n' >"$work/c/data.tsv"
 expect short-corrupt-base64 "${refused[@]}" --err "data.tsv:2: row '1': image cell 'iVBORw0K!!==' is not valid base64 image data, and no row has that index" -- run
 

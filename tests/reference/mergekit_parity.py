@@ -16,6 +16,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from uqtest import check, summary  # noqa: E402
+
 work, uq, mk = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 work.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
@@ -34,16 +37,6 @@ for k in range(3):
 # A valid checkpoint of another shape, for the bad-input tests (tests/e2e/test_merge_bad_input.sh).
 LlamaForCausalLM(LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                              intermediate_size=96, vocab_size=96)).save_pretrained(work / "other")
-
-passed = failed = 0
-
-
-def report(ok, msg):
-    global passed, failed
-    print(("ok   " if ok else "FAIL ") + msg)
-    passed += ok
-    failed += not ok
-
 
 def tensors(d):
     out = {}
@@ -82,12 +75,36 @@ for name, text in cases.items():
                         capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     r2 = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
     if r1.returncode or r2.returncode:
-        report(False, f"{name}: mergekit rc {r1.returncode} {r1.stderr[-300:]} / uqmerge rc {r2.returncode} {r2.stderr[-300:]}")
+        check(False, f"{name}: mergekit rc {r1.returncode} {r1.stderr[-300:]} / uqmerge rc {r2.returncode} {r2.stderr[-300:]}")
         continue
     a, b = tensors(work / f"mk_{name}"), tensors(work / f"uq_{name}")
     same_names = set(a) == set(b)
     diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a if k in b)
-    report(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e}")
+    check(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e}")
+
+# The release's cascade schedule (uqmerge's `schedule: cascade`, in float16 as the release runs
+# it) against the release's way: a chain of mergekit-yaml 1:1 linear merges, each step's output
+# written to disk and merged with the next model. Bit-identical.
+mk_env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+prev, chain_ok = "m0", True
+for k in (1, 2):
+    (work / f"cascade_step{k + 1}.yml").write_text(f"merge_method: linear\nmodels:\n  - model: {prev}\n    parameters: {{weight: 1.0}}\n"
+                                                 f"  - model: m{k}\n    parameters: {{weight: 1.0}}\ndtype: float16\n")
+    r = subprocess.run([mk, f"cascade_step{k + 1}.yml", f"mk_cascade{k + 1}", "--no-copy-tokenizer", "--no-write-model-card"],
+                       cwd=work, capture_output=True, text=True, env=mk_env)
+    chain_ok = chain_ok and r.returncode == 0
+    prev = f"mk_cascade{k + 1}"
+(work / "cascade.yml").write_text("merge_method: linear\nschedule: cascade\nmodels:\n" + member(0) + member(1) + member(2)
+                                  + "dtype: float16\n")
+r = subprocess.run([uq, "merge", "cascade.yml", "-o", "uq_cascade", "--overwrite"], cwd=work, capture_output=True, text=True)
+if not chain_ok or r.returncode:
+    check(False, f"cascade: mergekit chain ok {chain_ok}, uqmerge rc {r.returncode}: {r.stderr[-300:]}")
+else:
+    a, b = tensors(work / "mk_cascade3"), tensors(work / "uq_cascade")
+    same = set(a) == set(b) and all(a[k].dtype == torch.float16 and torch.equal(a[k], b[k]) for k in a)
+    uniform = tensors(work / "uq_linear")  # the uniform average differs (weights 1/4, 1/4, 1/2 here vs 0.5, 0.3, 0.2)
+    differs = any(not torch.equal(b[k].float(), uniform[k].half().float()) for k in b)
+    check(same and differs, f"cascade of 3 = mergekit-yaml 1:1 chain (fp16, bit-identical: {same}; differs from uniform: {differs})")
 
 # Random methods: statistics on one fine-tune (weight 1) against the base.
 bt, m0 = tensors(work / "base"), tensors(work / "m0")
@@ -99,7 +116,7 @@ for method, extra in [("dare_linear", ""), ("della_linear", ", epsilon: 0.1")]:
                                           "dtype: float32\nseed: 5\n")
         r = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
         if r.returncode:
-            report(False, f"{name}: uqmerge rc {r.returncode}: {r.stderr[-300:]}")
+            check(False, f"{name}: uqmerge rc {r.returncode}: {r.stderr[-300:]}")
             continue
         out = tensors(work / f"uq_{name}")
         kept = total = 0
@@ -113,18 +130,18 @@ for method, extra in [("dare_linear", ""), ("della_linear", ", epsilon: 0.1")]:
             ratio_num += float((got * d).sum())
             ratio_den += float((d * d).sum())
         frac = kept / total
-        report(abs(frac - 0.3) < 0.02, f"{name}: kept fraction {frac:.3f} (density 0.3)")
+        check(abs(frac - 0.3) < 0.02, f"{name}: kept fraction {frac:.3f} (density 0.3)")
         if rescale == "density":
             # E[mask / p] = 1: the merge projects onto the task vector with slope ~1.
-            report(abs(ratio_num / ratio_den - 1) < 0.1, f"{name}: E[kept / keep probability] slope {ratio_num / ratio_den:.3f} (~1)")
+            check(abs(ratio_num / ratio_den - 1) < 0.1, f"{name}: E[kept / keep probability] slope {ratio_num / ratio_den:.3f} (~1)")
         else:
             l1_in = sum(float((m0[k] - bt[k]).abs().sum()) for k in out)
             l1_out = sum(float((out[k].double() - bt[k].double()).abs().sum()) for k in out)
-            report(abs(l1_out / l1_in - 1) < 0.02, f"{name}: L1 norm of the task vector kept ({l1_out / l1_in:.3f})")
+            check(abs(l1_out / l1_in - 1) < 0.02, f"{name}: L1 norm of the task vector kept ({l1_out / l1_in:.3f})")
 # Same seed, same masks, whatever runs it; another seed, other masks.
 r = subprocess.run([uq, "merge", "dare_linear_density.yml", "-o", "uq_again", "--overwrite"], cwd=work, capture_output=True)
 same = all(torch.equal(x, tensors(work / "uq_again")[k]) for k, x in tensors(work / "uq_dare_linear_density").items())
-report(r.returncode == 0 and same, "dare_linear: the same seed gives the same masks")
+check(r.returncode == 0 and same, "dare_linear: the same seed gives the same masks")
 # Sharded over 2 ranks (tensor ownership by bytes, one output shard per rank): the same bytes.
 if len(sys.argv) > 4:
     mpiexec = sys.argv[4]
@@ -132,12 +149,11 @@ if len(sys.argv) > 4:
         r = subprocess.run([mpiexec, "-n", "2", uq, "merge", f"{name}.yml", "-o", f"np2_{name}", "--overwrite"], cwd=work,
                            capture_output=True, text=True)
         if r.returncode:
-            report(False, f"{name} on 2 ranks: rc {r.returncode}: {r.stderr[-300:]}")
+            check(False, f"{name} on 2 ranks: rc {r.returncode}: {r.stderr[-300:]}")
             continue
         a, b = tensors(work / f"uq_{name}"), tensors(work / f"np2_{name}")
         same = set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
         shards = len(list((work / f"np2_{name}").glob("*.safetensors")))
         index = (work / f"np2_{name}" / "model.safetensors.index.json").exists()
-        report(same and shards == 2 and index, f"{name} on 2 ranks: {shards} shards + index, bit-identical to 1 rank: {same}")
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+        check(same and shards == 2 and index, f"{name} on 2 ranks: {shards} shards + index, bit-identical to 1 rank: {same}")
+sys.exit(summary())

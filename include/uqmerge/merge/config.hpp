@@ -33,6 +33,11 @@ struct ModelEntry {
 struct MergeConfig {
   std::string source;                       // the config file (error messages)
   std::string method = "linear";
+  // How Algorithm 1's step t combines the first t members: `uniform` (the paper's text: their
+  // average) or `cascade` (the authors' release, multi_stage_merging.py: a 1:1 linear merge of
+  // step t-1's result with member t, rounded to the output dtype at every step, so member k
+  // weighs 2^-(t-k+1), the first 2^-(t-1)). Cascade needs the linear method.
+  std::string schedule = "uniform";
   std::optional<std::filesystem::path> base_model;
   std::map<std::string, double> global;     // normalize, lambda, int8_mask, filter_wise, per-model defaults
   std::string rescale;                      // "", density, l1, none ("": the method's default)
@@ -44,7 +49,8 @@ struct MergeConfig {
 };
 
 // `uqmerge merge FILE`: mergekit's schema (merge_method, base_model, models, parameters,
-// dtype/out_dtype, seed, merge_vision, shard_size_mb). A listed model equal to base_model is
+// dtype/out_dtype, seed, merge_vision, shard_size_mb; uqmerge's `schedule: cascade` merges the
+// models in list order as the release's chain of 1:1 merges). A listed model equal to base_model is
 // dropped (mergekit lists it), a model listed twice is bad input. The result is validated.
 struct MergeJob {
   MergeConfig merge;
@@ -52,7 +58,7 @@ struct MergeJob {
 };
 MergeJob load_mergekit_yaml(const std::filesystem::path& path);
 
-// `uqmerge run`'s `merge:` mapping (method, parameters, resident_memory_mb) into `out`;
+// `uqmerge run`'s `merge:` mapping (method, schedule, parameters, resident_memory_mb) into `out`;
 // `file` names the config in errors.
 void parse_merge_section(const YAML::Node& merge, const std::string& file, MergeConfig& out);
 // A `parameters:` mapping of one model (numbers; true/false as 1/0) into `out` — names are
