@@ -110,6 +110,10 @@ void H5Writer::dataset(const std::string& path, const std::vector<int64_t>& data
   write_dataset(path, H5T_STD_I64LE, H5T_NATIVE_INT64, data.empty() ? nullptr : data.data(), dims);
 }
 
+void H5Writer::dataset(const std::string& path, const std::vector<uint64_t>& data, const std::vector<uint64_t>& dims) {
+  write_dataset(path, H5T_STD_U64LE, H5T_NATIVE_UINT64, data.empty() ? nullptr : data.data(), dims);
+}
+
 void H5Writer::dataset_f16(const std::string& path, const std::vector<uint16_t>& bits, const std::vector<uint64_t>& dims) {
   // HDF5 1.10 has no predefined half type: derive one from IEEE single (sign bit 15, 5-bit
   // exponent at 10 with bias 15, 10-bit mantissa), the layout numpy's float16 maps to.

@@ -8,6 +8,7 @@
 
 #include "uqmerge/io/dtype.hpp"
 #include "uqmerge/io/results_h5.hpp"
+#include "uqmerge/perturb/plan.hpp"
 #include "uqmerge/util/version.hpp"
 
 
@@ -21,6 +22,43 @@ std::string now_iso() {
   return buf;
 }
 
+}  // namespace
+
+namespace {
+// /plan: every (sample, j) draw of every dataset, so an evaluation can be recomputed elsewhere
+// (tests/reference/check_final_uq.py does it with transformers).
+void write_plan(H5Writer& h5, const Session& session) {
+  const perturb::PlanConfig& pc = session.cfg.uq.plan;
+  h5.group("/plan");
+  h5.attr("/plan", "seed", static_cast<int64_t>(pc.seed));
+  h5.attr("/plan", "perturbations", int64_t{pc.perturbations});
+  h5.attr("/plan", "text_perturbation", perturb::text_mode_name(pc.text));
+  h5.attr("/plan", "attention_dropout", pc.attention_dropout);
+  h5.attr("/plan", "image_perturbation", int64_t{pc.image});
+  const auto& prompts = perturb::release_prompts();
+  h5.attr("/plan", "prompt_count", static_cast<int64_t>(prompts.size()));
+  for (size_t k = 0; k < prompts.size(); ++k) h5.attr("/plan", fmt::format("prompt_{}", k), prompts[k]);
+  const auto J = static_cast<uint64_t>(pc.perturbations);
+  for (const auto& ds : session.datasets) {
+    const std::string g = "/plan/" + ds.name();
+    h5.group(g);
+    const uint64_t did = perturb::dataset_id(ds.name());
+    h5.attr(g, "dataset_id", fmt::format("{:016x}", did));
+    std::vector<int64_t> text;
+    std::vector<uint64_t> dropout, image;
+    for (uint64_t i = 0; i < ds.size(); ++i)
+      for (uint64_t j = 0; j < J; ++j) {
+        const perturb::Perturbation p = perturb::plan(pc, did, i, j);
+        text.push_back(p.text);
+        dropout.push_back(p.dropout_seed);
+        image.push_back(p.image_seed);
+      }
+    const std::vector<uint64_t> dims{ds.size(), J};
+    h5.dataset(g + "/text_prompt", text, dims);
+    h5.dataset(g + "/dropout_seed", dropout, dims);
+    h5.dataset(g + "/image_seed", image, dims);
+  }
+}
 }  // namespace
 
 void write_results(const Session& session, const std::string& command, const std::vector<uq::ModelResult>& results,
@@ -46,6 +84,7 @@ void write_results(const Session& session, const std::string& command, const std
   h5.attr("/config", "text_perturbation", perturb::text_mode_name(cfg.uq.plan.text));
   h5.attr("/config", "image_perturbation", int64_t{cfg.uq.plan.image});
   h5.attr("/config", "save_distributions", int64_t{cfg.uq.save_distributions});
+  write_plan(h5, session);
   h5.group("/uq");
   for (size_t m = 0; m < results.size(); ++m) {
     const auto& r = results[m];

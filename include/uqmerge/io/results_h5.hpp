@@ -26,6 +26,7 @@ class H5Writer {
   void dataset(const std::string& path, const std::vector<double>& data, const std::vector<uint64_t>& dims);
   void dataset(const std::string& path, const std::vector<int64_t>& data);
   void dataset(const std::string& path, const std::vector<int64_t>& data, const std::vector<uint64_t>& dims);
+  void dataset(const std::string& path, const std::vector<uint64_t>& data, const std::vector<uint64_t>& dims);
   // IEEE half precision (bit patterns, e.g. from float_to_f16): h5py/numpy read it as float16.
   void dataset_f16(const std::string& path, const std::vector<uint16_t>& bits, const std::vector<uint64_t>& dims);
   void commit();

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""An independent check of the final number: every sample's UQ = H(mean_j p_j) - mean_j H(p_j)
+that `uqmerge uq` wrote, recomputed from results.h5's recorded perturbation plan
+(/plan/<dataset>/text_prompt and the prompt strings) with transformers alone: the release's
+text perturbation (the sentence prepended to the whole templated prompt, no separator), the
+llava_v1 prompt with the extra options, PIL pad preprocessing, LlamaTokenizer, softmax over
+the option letters' logits at the last position, natural log. Dropout and AugMix are off in
+this run (their replay is not torchvision's: see docs/decisions.md).
+  check_final_uq.py UQMERGE_BINARY UQ_CASE_DIR WORK
+Prints 'N passed, M failed'."""
+import base64
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from PIL import Image
+from transformers import LlamaTokenizer, LlavaForConditionalGeneration
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from uqtest import check, expand_image_token, llava_v1_prompt, pad_preprocess, summary, text  # noqa: E402
+
+uq_bin, case, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+if work.exists():
+    shutil.rmtree(work)
+shutil.copytree(case, work, ignore=shutil.ignore_patterns("run_*"))
+J = 4
+(work / "config_final.yaml").write_text(f"""output_dir: run_final
+seed: 11
+threads: 1
+candidates:
+  - model: cand_a
+  - model: cand_b
+uq:
+  perturbations: {J}
+  attention_dropout: 0.0
+  text_perturbation: prepend_prompt
+  image_perturbation: false
+  batch_size: 3
+  cache_memory_mb: 0
+  datasets:
+    - {{name: Plain, path: data.tsv}}
+""")
+r = subprocess.run([uq_bin, "uq", "-c", "config_final.yaml"], cwd=work, capture_output=True, text=True)
+if r.returncode:
+    print(r.stderr[-2000:])
+    check(False, f"uqmerge uq rc {r.returncode}")
+    sys.exit(summary())
+
+# The TSV as VLMEvalKit defines it: empty option cells are absent; a short image cell is the
+# index of the row holding the image.
+lines = (work / "data.tsv").read_text().splitlines()
+head = lines[0].split("\t")
+rows = [dict(zip(head, l.split("\t"))) for l in lines[1:]]
+by_index = {row["index"]: row for row in rows}
+
+
+def image_of(row):
+    cell = row["image"]
+    if len(cell) <= 64:
+        cell = by_index[cell]["image"]
+    return Image.open(io.BytesIO(base64.b64decode(cell)))
+
+
+def entropy(p):
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+with h5py.File(work / "run_final" / "results.h5") as h5:
+    plan = h5["plan"]
+    prompts = [text(plan.attrs[f"prompt_{k}"]) for k in range(int(plan.attrs["prompt_count"]))]
+    check(len(prompts) == 9 and text(plan.attrs["text_perturbation"]) == "prepend_prompt" and int(plan.attrs["perturbations"]) == J,
+          f"/plan records the 9 prompts of appendix B.1, prepend_prompt, J = {J}")
+    tp = plan["Plain"]["text_prompt"][()]
+    check(tp.shape == (len(rows), J) and tp.min() >= 0 and tp.max() < 9 and len(np.unique(tp)) > 1,
+          f"/plan/Plain/text_prompt is [{len(rows)}, {J}] prompt indices ({len(np.unique(tp))} distinct)")
+    for m, cand in enumerate(["cand_a", "cand_b"]):
+        got = h5[f"uq/model_{m:03d}/Plain/uq"][()]
+        model = LlavaForConditionalGeneration.from_pretrained(work / cand, torch_dtype=torch.float32).eval()
+        tok = LlamaTokenizer.from_pretrained(work / cand)
+        cfg = model.config
+        size, patch = cfg.vision_config.image_size, cfg.vision_config.patch_size
+        worst = 0.0
+        for i, row in enumerate(rows):
+            options = [row[c] for c in "ABCDEFGH" if c in row and row[c] != ""]
+            px = pad_preprocess(image_of(row), size)
+            ps = []
+            for j in range(J):
+                body, letters = llava_v1_prompt(row["question"], options, row.get("hint", ""))
+                ids = expand_image_token(tok(prompts[tp[i, j]] + body).input_ids, cfg.image_token_index, (size // patch) ** 2)
+                option_ids = [tok(l).input_ids[-1] for l in letters]
+                with torch.no_grad():
+                    logits = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, option_ids].double()
+                ps.append(torch.softmax(logits, -1).numpy())
+            ps = np.array(ps)
+            want = entropy(ps.mean(0)) - np.mean([entropy(p) for p in ps])
+            worst = max(worst, abs(want - got[i]))
+        check(worst <= 1e-5, f"{cand}: {len(rows)} samples x J = {J}, max |uqmerge - transformers| of H(mean p) - mean H(p) = {worst:.2e}")
+sys.exit(summary())
