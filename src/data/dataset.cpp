@@ -265,8 +265,8 @@ Dataset Dataset::load(const DatasetSpec& spec, uint64_t seed) {
       throw_bad_input(w, "row '" + r.index + "' has no image");
     // Before any compute: a corrupt cell fails now, not when its sample is evaluated.
     if (!r.image_b64.empty() && !is_base64_text(r.image_b64))
-      throw_bad_input(w, "row '" + r.index + "': image is not valid base64 (re-export the TSV: the cell holds characters "
-                         "outside the base64 alphabet)");
+      throw_bad_input(w + " (row '" + r.index + "')", "image is not valid base64 (re-export the TSV: the cell holds characters "
+                                                      "outside the base64 alphabet)");
   }
   for (const Row& r : d.all_rows_)
     if (!r.image_ref.empty()) {

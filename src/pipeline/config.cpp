@@ -130,13 +130,15 @@ RunConfig load_config(const fs::path& file) {
   }
   const YAML::Node u = root["uq"];
   if (!u) x.bad("uq", "missing (perturbations, datasets, ...)");
-  x.keys(u, "uq", {"perturbations", "attention_dropout", "text_perturbation", "image_perturbation", "template",
+  x.keys(u, "uq", {"perturbations", "repeats", "attention_dropout", "text_perturbation", "image_perturbation", "template",
                    "image_aspect", "batch_size", "cache_memory_mb", "cache_dir", "datasets", "augmix",
                    "save_distributions"});
   uq::UqOptions& o = c.uq;
   o.plan.seed = c.seed;
   o.plan.perturbations = x.get<int>(u, "perturbations", 4);
   if (o.plan.perturbations < 1 || o.plan.perturbations > 1024) x.bad("uq.perturbations", "must be in 1..1024");
+  o.plan.repeats = x.get<int>(u, "repeats", 1);
+  if (o.plan.repeats < 1 || o.plan.repeats > 100) x.bad("uq.repeats", "must be in 1..100 (independent perturbation seeds, averaged)");
   o.plan.attention_dropout = x.get<double>(u, "attention_dropout", 0.1);
   if (!(o.plan.attention_dropout >= 0 && o.plan.attention_dropout < 1)) x.bad("uq.attention_dropout", "must be in [0, 1)");
   o.plan.text = perturb::parse_text_mode(x.get<std::string>(u, "text_perturbation", "prepend_prompt"));

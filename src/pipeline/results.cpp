@@ -38,7 +38,8 @@ void write_plan(H5Writer& h5, const Session& session) {
   const auto& prompts = perturb::release_prompts();
   h5.attr("/plan", "prompt_count", static_cast<int64_t>(prompts.size()));
   for (size_t k = 0; k < prompts.size(); ++k) h5.attr("/plan", fmt::format("prompt_{}", k), prompts[k]);
-  const auto J = static_cast<uint64_t>(pc.perturbations);
+  h5.attr("/plan", "repeats", int64_t{pc.repeats});
+  const auto J = static_cast<uint64_t>(pc.perturbations) * static_cast<uint64_t>(pc.repeats);  // repeat r: columns r*J ..
   for (const auto& ds : session.datasets) {
     const std::string g = "/plan/" + ds.name();
     h5.group(g);
@@ -80,6 +81,7 @@ void write_results(const Session& session, const std::string& command, const std
   h5.attr("/config", "path", cfg.source.string());
   h5.attr("/config", "seed", static_cast<int64_t>(cfg.seed));
   h5.attr("/config", "perturbations", int64_t{cfg.uq.plan.perturbations});
+  h5.attr("/config", "repeats", int64_t{cfg.uq.plan.repeats});
   h5.attr("/config", "attention_dropout", cfg.uq.plan.attention_dropout);
   h5.attr("/config", "text_perturbation", perturb::text_mode_name(cfg.uq.plan.text));
   h5.attr("/config", "image_perturbation", int64_t{cfg.uq.plan.image});
@@ -111,6 +113,8 @@ void write_results(const Session& session, const std::string& command, const std
       h5.dataset(dg + "/uq", u, {n});
       h5.dataset(dg + "/total", t, {n});
       h5.dataset(dg + "/data", a, {n});
+      if (!d.repeat_uq.empty())  // uq.repeats > 1: each repeat's values; uq above is their mean
+        h5.dataset(dg + "/uq_repeats", d.repeat_uq, {static_cast<uint64_t>(d.repeat_uq.size() / n), n});
       h5.attr(dg, "uq_mean", d.uq.uq.mean);
       h5.attr(dg, "uq_stderr", d.uq.uq.stderr_);
       h5.attr(dg, "total_mean", d.uq.total.mean);

@@ -20,7 +20,7 @@ template <class A> void serialize(A& a, uqmerge::uq::SampleUq& s, unsigned) { a 
 template <class A> void serialize(A& a, uqmerge::uq::MeanStderr& s, unsigned) { a & s.mean & s.stderr_ & s.n; }
 template <class A> void serialize(A& a, uqmerge::uq::DatasetUq& d, unsigned) { a & d.samples & d.uq & d.total & d.data; }
 template <class A> void serialize(A& a, uqmerge::uq::OverallUq& o, unsigned) { a & o.macro & o.micro; }
-template <class A> void serialize(A& a, uqmerge::uq::DatasetResult& d, unsigned) { a & d.name & d.options & d.uq & d.p_mean; }
+template <class A> void serialize(A& a, uqmerge::uq::DatasetResult& d, unsigned) { a & d.name & d.options & d.uq & d.p_mean & d.repeat_uq; }
 template <class A> void serialize(A& a, uqmerge::uq::ModelResult& m, unsigned) {
   a & m.model & m.datasets & m.overall & m.seconds & m.evaluations & m.vision_passes;
 }
@@ -31,7 +31,7 @@ namespace uqmerge::pipeline {
 
 namespace {
 constexpr const char* kMagic = "uqmerge-run-state";
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2;  // 2: DatasetResult::repeat_uq
 }  // namespace
 
 uint64_t config_hash(const std::string& yaml, const std::string& version) {
@@ -61,7 +61,7 @@ std::optional<RunState> load_state(const std::filesystem::path& path) {
     std::string magic;
     uint32_t format = 0;
     ar >> magic >> format;
-    if (magic != kMagic || format != kFormat) throw std::runtime_error("not a uqmerge run state of format 1");
+    if (magic != kMagic || format != kFormat) throw std::runtime_error("not a uqmerge run state of format " + std::to_string(kFormat));
     ar >> s;
   } catch (const std::exception& e) {
     throw_bad_input(path.string(), std::string("corrupt or truncated resume state (") + e.what() +

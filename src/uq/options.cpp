@@ -6,6 +6,7 @@ namespace uqmerge::uq {
 UqOptions clean_options(const UqOptions& opts) {
   UqOptions clean = opts;
   clean.plan.perturbations = 1;
+  clean.plan.repeats = 1;
   clean.plan.text = perturb::TextMode::None;
   clean.plan.attention_dropout = 0.0;
   clean.plan.image = false;

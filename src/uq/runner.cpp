@@ -35,9 +35,12 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
   const at::ScalarType dt = model.dtype();
   const size_t feat_bytes = static_cast<size_t>(P * Hv) * at::elementSize(dt);
 
+  // Draw indices 0 .. JR-1 per sample: repeat r is r*J .. r*J + J-1 (perturb/plan.hpp).
+  const int64_t R = opts.plan.repeats, JR = J * R;
+  if (R < 1) throw_bad_input("uq.repeats", "must be at least 1");
   uint64_t total_pairs = 0;
   for (const auto& ds : datasets) {
-    const auto [b, e] = dist::block_range(ds.size() * J, comm.rank(), comm.size());
+    const auto [b, e] = dist::block_range(ds.size() * JR, comm.rank(), comm.size());
     total_pairs += e - b;
   }
   Progress progress("uq " + name, total_pairs, "evals");
@@ -45,8 +48,8 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
     const uint64_t did = perturb::dataset_id(ds.name());
     const int64_t S = static_cast<int64_t>(ds.size()), K = static_cast<int64_t>(ds.max_options());
     const std::vector<int64_t> rows = tok.option_tokens(model::option_letters(static_cast<size_t>(K)));
-    Accumulator acc(S, K);
-    const auto [begin, end] = dist::block_range(static_cast<uint64_t>(S * J), comm.rank(), comm.size());
+    std::vector<Accumulator> accs(static_cast<size_t>(R), Accumulator(S, K));  // one per repeat
+    const auto [begin, end] = dist::block_range(static_cast<uint64_t>(S * JR), comm.rank(), comm.size());
     for (uint64_t q0 = begin; q0 < end; q0 += static_cast<uint64_t>(opts.batch_size)) {
       const uint64_t q1 = std::min<uint64_t>(end, q0 + static_cast<uint64_t>(opts.batch_size));
       const int64_t B = static_cast<int64_t>(q1 - q0);
@@ -55,8 +58,8 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
       std::vector<perturb::Perturbation> perts;
       std::vector<float> miss_pixels;
       for (int64_t b = 0; b < B; ++b) {
-        const uint64_t i = (q0 + static_cast<uint64_t>(b)) / static_cast<uint64_t>(J),
-                       j = (q0 + static_cast<uint64_t>(b)) % static_cast<uint64_t>(J);
+        const uint64_t i = (q0 + static_cast<uint64_t>(b)) / static_cast<uint64_t>(JR),
+                       j = (q0 + static_cast<uint64_t>(b)) % static_cast<uint64_t>(JR);
         perts.push_back(perturb::plan(opts.plan, did, i, j));
         std::vector<uint8_t> bytes;
         if (cache.get({tower, did, i, j}, bytes)) {
@@ -78,14 +81,14 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
           const int64_t b = miss[m];
           const uint64_t q = q0 + static_cast<uint64_t>(b);
           feats[b] = vf[static_cast<int64_t>(m)].clone();
-          cache.put({tower, did, q / static_cast<uint64_t>(J), q % static_cast<uint64_t>(J)}, feats[b].data_ptr(), feat_bytes);
+          cache.put({tower, did, q / static_cast<uint64_t>(JR), q % static_cast<uint64_t>(JR)}, feats[b].data_ptr(), feat_bytes);
         }
       }
       const at::Tensor embeds = model.project(torch::stack(feats));
       std::vector<model::Sequence> seqs;
       model::AttentionDropout drop{opts.plan.attention_dropout, {}};
       for (int64_t b = 0; b < B; ++b) {
-        const uint64_t i = (q0 + static_cast<uint64_t>(b)) / static_cast<uint64_t>(J);
+        const uint64_t i = (q0 + static_cast<uint64_t>(b)) / static_cast<uint64_t>(JR);
         const std::string prompt = model::build_prompt(opts.conv_template, ds.question(i),
                                                        perturb::prompt_parts(opts.plan.text, perts[b].text));
         seqs.push_back({tok.encode_prompt(prompt, style), b});
@@ -93,7 +96,8 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
       }
       const at::Tensor logits = model.last_logits(seqs, embeds, rows, drop.p > 0 ? &drop : nullptr).to(torch::kDouble);
       for (int64_t b = 0; b < B; ++b) {
-        const uint64_t i = (q0 + static_cast<uint64_t>(b)) / static_cast<uint64_t>(J);
+        const uint64_t q = q0 + static_cast<uint64_t>(b), i = q / static_cast<uint64_t>(JR);
+        const size_t r = static_cast<size_t>((q % static_cast<uint64_t>(JR)) / static_cast<uint64_t>(J));
         const int64_t n = static_cast<int64_t>(ds.question(i).options.size());
         const at::Tensor l = logits[b].slice(0, 0, n);
         if (!torch::isfinite(l).all().item<bool>())
@@ -102,22 +106,51 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
         std::vector<double> p(static_cast<size_t>(K), 0.0);
         const at::Tensor sm = torch::softmax(l, 0).contiguous();
         std::memcpy(p.data(), sm.data_ptr<double>(), static_cast<size_t>(n) * sizeof(double));
-        acc.add(static_cast<int64_t>(i), p.data());
+        accs[r].add(static_cast<int64_t>(i), p.data());
       }
       evaluations += static_cast<uint64_t>(B);
       progress.advance(static_cast<uint64_t>(B));
     }
-    // One allreduce: [p_sum (S*K) | h_sum (S) | count (S)] in fp64.
-    std::vector<double> buf(acc.p_sum);
-    buf.insert(buf.end(), acc.h_sum.begin(), acc.h_sum.end());
-    for (int32_t c : acc.count) buf.push_back(c);
+    // One allreduce: per repeat [p_sum (S*K) | h_sum (S) | count (S)] in fp64.
+    std::vector<double> buf;
+    for (const Accumulator& acc : accs) {
+      buf.insert(buf.end(), acc.p_sum.begin(), acc.p_sum.end());
+      buf.insert(buf.end(), acc.h_sum.begin(), acc.h_sum.end());
+      for (int32_t c : acc.count) buf.push_back(c);
+    }
     comm.allreduce_sum(buf.data(), buf.size(), DType::F64);
-    std::copy_n(buf.begin(), S * K, acc.p_sum.begin());
-    std::copy_n(buf.begin() + S * K, S, acc.h_sum.begin());
-    for (int64_t i = 0; i < S; ++i) acc.count[i] = static_cast<int32_t>(std::lround(buf[static_cast<size_t>(S * K + S + i)]));
-    std::vector<double> p_mean(acc.p_sum);
-    for (double& v : p_mean) v /= static_cast<double>(J);
-    result.datasets.push_back({ds.name(), K, finalize_dataset(acc, J), std::move(p_mean)});
+    std::vector<double> p_mean(static_cast<size_t>(S * K), 0.0), repeat_uq;
+    std::vector<DatasetUq> per_repeat;
+    auto it = buf.begin();
+    for (Accumulator& acc : accs) {
+      std::copy_n(it, S * K, acc.p_sum.begin());
+      std::copy_n(it + S * K, S, acc.h_sum.begin());
+      for (int64_t i = 0; i < S; ++i) acc.count[i] = static_cast<int32_t>(std::lround(it[S * K + S + i]));
+      it += S * K + 2 * S;
+      for (size_t v = 0; v < p_mean.size(); ++v) p_mean[v] += acc.p_sum[v] / static_cast<double>(JR);
+      per_repeat.push_back(finalize_dataset(acc, J));
+    }
+    DatasetUq dq = per_repeat[0];
+    if (R > 1) {  // each sample's terms: the mean over the repeats
+      std::vector<double> u(static_cast<size_t>(S)), t(u), a(u);
+      for (int64_t i = 0; i < S; ++i) {
+        SampleUq m;
+        for (const DatasetUq& r : per_repeat) {
+          const SampleUq& x = r.samples[static_cast<size_t>(i)];
+          m.total += x.total / static_cast<double>(R);
+          m.data += x.data / static_cast<double>(R);
+          m.uq += x.uq / static_cast<double>(R);
+        }
+        dq.samples[static_cast<size_t>(i)] = m;
+        u[static_cast<size_t>(i)] = m.uq, t[static_cast<size_t>(i)] = m.total, a[static_cast<size_t>(i)] = m.data;
+      }
+      dq.uq = mean_stderr(u);
+      dq.total = mean_stderr(t);
+      dq.data = mean_stderr(a);
+      for (const DatasetUq& r : per_repeat)
+        for (const SampleUq& x : r.samples) repeat_uq.push_back(x.uq);
+    }
+    result.datasets.push_back({ds.name(), K, std::move(dq), std::move(p_mean), std::move(repeat_uq)});
   }
   progress.finish();
   double counters[2] = {static_cast<double>(vision_passes), static_cast<double>(evaluations)};

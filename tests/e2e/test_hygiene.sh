@@ -56,6 +56,10 @@ schedule=$("$py" -c "import h5py, sys; v = h5py.File(sys.argv[1])['run'].attrs['
 if [ "$schedule" = cascade ]; then ok run-cascade-recorded; else bad "run-cascade-recorded: /run schedule = '$schedule'"; fi
 
 fresh
+sed -i 's/^  perturbations: 3/  perturbations: 3\n  repeats: 0/' "$work/c/config.yaml"
+expect uq-repeats-zero "${refused[@]}" --err "config.yaml: uq.repeats: must be in 1..100" -- run
+
+fresh
 printf 'index\tquestion\thint\tA\tB\tC\tD\tanswer\timage\n1\tQ?\t\ta\tb\tc\td\tA\tiVBORw0K!!==\n' >"$work/c/data.tsv"
 expect short-corrupt-base64 "${refused[@]}" --err "data.tsv:2: row '1': image cell 'iVBORw0K!!==' is not valid base64 image data, and no row has that index" -- run
 

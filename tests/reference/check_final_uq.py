@@ -28,8 +28,8 @@ uq_bin, case, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 if work.exists():
     shutil.rmtree(work)
 shutil.copytree(case, work, ignore=shutil.ignore_patterns("run_*"))
-J = 4
-(work / "config_final.yaml").write_text(f"""output_dir: run_final
+J, R = 4, 2
+config = f"""output_dir: run_final
 seed: 11
 threads: 1
 candidates:
@@ -37,6 +37,7 @@ candidates:
   - model: cand_b
 uq:
   perturbations: {J}
+  repeats: {R}
   attention_dropout: 0.0
   text_perturbation: prepend_prompt
   image_perturbation: false
@@ -44,12 +45,15 @@ uq:
   cache_memory_mb: 0
   datasets:
     - {{name: Plain, path: data.tsv}}
-""")
-r = subprocess.run([uq_bin, "uq", "-c", "config_final.yaml"], cwd=work, capture_output=True, text=True)
-if r.returncode:
-    print(r.stderr[-2000:])
-    check(False, f"uqmerge uq rc {r.returncode}")
-    sys.exit(summary())
+"""
+(work / "config_final.yaml").write_text(config)
+(work / "config_single.yaml").write_text(config.replace(f"repeats: {R}", "repeats: 1").replace("run_final", "run_single"))
+for c in ("config_final.yaml", "config_single.yaml"):
+    r = subprocess.run([uq_bin, "uq", "-c", c], cwd=work, capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr[-2000:])
+        check(False, f"uqmerge uq -c {c}: rc {r.returncode}")
+        sys.exit(summary())
 
 # The TSV as VLMEvalKit defines it: empty option cells are absent; a short image cell is the
 # index of the row holding the image.
@@ -71,16 +75,26 @@ def entropy(p):
     return float(-(p * np.log(p)).sum())
 
 
+single = h5py.File(work / "run_single" / "results.h5")
 with h5py.File(work / "run_final" / "results.h5") as h5:
     plan = h5["plan"]
     prompts = [text(plan.attrs[f"prompt_{k}"]) for k in range(int(plan.attrs["prompt_count"]))]
-    check(len(prompts) == 9 and text(plan.attrs["text_perturbation"]) == "prepend_prompt" and int(plan.attrs["perturbations"]) == J,
-          f"/plan records the 9 prompts of appendix B.1, prepend_prompt, J = {J}")
+    check(len(prompts) == 9 and text(plan.attrs["text_perturbation"]) == "prepend_prompt" and int(plan.attrs["perturbations"]) == J
+          and int(plan.attrs["repeats"]) == R, f"/plan records the 9 prompts of appendix B.1, prepend_prompt, J = {J}, R = {R}")
     tp = plan["Plain"]["text_prompt"][()]
-    check(tp.shape == (len(rows), J) and tp.min() >= 0 and tp.max() < 9 and len(np.unique(tp)) > 1,
-          f"/plan/Plain/text_prompt is [{len(rows)}, {J}] prompt indices ({len(np.unique(tp))} distinct)")
+    check(tp.shape == (len(rows), J * R) and tp.min() >= 0 and tp.max() < 9 and len(np.unique(tp)) > 1,
+          f"/plan/Plain/text_prompt is [{len(rows)}, J x R = {J * R}] prompt indices ({len(np.unique(tp))} distinct)")
+    check(np.array_equal(single["plan/Plain/text_prompt"][()], tp[:, :J]), "repeat 0's draws are the single run's")
     for m, cand in enumerate(["cand_a", "cand_b"]):
         got = h5[f"uq/model_{m:03d}/Plain/uq"][()]
+        reps = h5[f"uq/model_{m:03d}/Plain/uq_repeats"][()]
+        # Repeat 0 draws what the single run draws; its batches hold other (sample, j) pairs, so
+        # padding and reduction order differ: equal to float rounding, not bit for bit.
+        d0 = np.abs(reps[0] - single[f"uq/model_{m:03d}/Plain/uq"][()]).max()
+        check(reps.shape == (R, len(rows)) and d0 <= 1e-7 and np.allclose(got, reps.mean(0), rtol=0, atol=1e-15)
+              and np.abs(reps[1] - reps[0]).max() > 1e-4,
+              f"{cand}: uq_repeats [{R}, {len(rows)}], repeat 0 = the single run (max diff {d0:.1e}), repeat 1 differs, "
+              "uq = their mean")
         model = LlavaForConditionalGeneration.from_pretrained(work / cand, torch_dtype=torch.float32).eval()
         tok = LlamaTokenizer.from_pretrained(work / cand)
         cfg = model.config
@@ -89,16 +103,19 @@ with h5py.File(work / "run_final" / "results.h5") as h5:
         for i, row in enumerate(rows):
             options = [row[c] for c in "ABCDEFGH" if c in row and row[c] != ""]
             px = pad_preprocess(image_of(row), size)
-            ps = []
-            for j in range(J):
-                body, letters = llava_v1_prompt(row["question"], options, row.get("hint", ""))
-                ids = expand_image_token(tok(prompts[tp[i, j]] + body).input_ids, cfg.image_token_index, (size // patch) ** 2)
-                option_ids = [tok(l).input_ids[-1] for l in letters]
-                with torch.no_grad():
-                    logits = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, option_ids].double()
-                ps.append(torch.softmax(logits, -1).numpy())
-            ps = np.array(ps)
-            want = entropy(ps.mean(0)) - np.mean([entropy(p) for p in ps])
-            worst = max(worst, abs(want - got[i]))
-        check(worst <= 1e-5, f"{cand}: {len(rows)} samples x J = {J}, max |uqmerge - transformers| of H(mean p) - mean H(p) = {worst:.2e}")
+            for rep in range(R):
+                ps = []
+                for j in range(rep * J, (rep + 1) * J):
+                    body, letters = llava_v1_prompt(row["question"], options, row.get("hint", ""))
+                    ids = expand_image_token(tok(prompts[tp[i, j]] + body).input_ids, cfg.image_token_index,
+                                             (size // patch) ** 2)
+                    option_ids = [tok(l).input_ids[-1] for l in letters]
+                    with torch.no_grad():
+                        logits = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, option_ids].double()
+                    ps.append(torch.softmax(logits, -1).numpy())
+                ps = np.array(ps)
+                want = entropy(ps.mean(0)) - np.mean([entropy(p) for p in ps])
+                worst = max(worst, abs(want - reps[rep, i]))
+        check(worst <= 1e-5, f"{cand}: {len(rows)} samples x J = {J} x R = {R}, max |uqmerge - transformers| of "
+                             f"H(mean p) - mean H(p) = {worst:.2e}")
 sys.exit(summary())

@@ -28,6 +28,9 @@ std::string text_mode_name(TextMode m);
 struct PlanConfig {
   uint64_t seed = 1234;
   int perturbations = 4;       // J
+  // R independent repeats of the J draws (the paper averages 3 runs): repeat r uses draw
+  // indices r*J .. r*J + J-1 of the same streams, so repeat 0 is the single run's.
+  int repeats = 1;
   TextMode text = TextMode::PrependPrompt;
   double attention_dropout = 0.1;  // 0: input-only perturbation (paper Table 5)
   bool image = true;           // AugMix on

@@ -14,7 +14,9 @@ struct DatasetResult {
   std::string name;
   int64_t options = 0;  // K
   DatasetUq uq;
-  std::vector<double> p_mean;  // [samples, K] mean option distribution over the J perturbations
+  std::vector<double> p_mean;  // [samples, K] mean option distribution over the J perturbations (x R repeats)
+  // uq.repeats = R > 1: each repeat's per-sample uq, [R, samples]; `uq` holds their mean.
+  std::vector<double> repeat_uq;
 };
 
 struct ModelResult {
