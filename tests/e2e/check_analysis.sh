@@ -9,16 +9,15 @@ py=$1
 src=$2
 case_dir=$3
 res=$case_dir/run_alg1/results.h5
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-no() { echo "FAIL $1"; fail=$((fail + 1)); }
-# Runs the Python check on stdin, which prints "ok   ..." / "FAIL ..." lines; counts them.
+lib=$(cd "$(dirname "$0")/../lib" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
+source "$lib/testlib.sh"
+testlib_work
+# Runs the Python check on stdin (with tests/lib on its path), which prints "ok   ..." /
+# "FAIL ..." lines (uqtest.check); counts them.
 tally() {
   local out
-  out=$("$py" - "$@" 2>&1) || no "python check completes ($*)"
+  out=$(PYTHONPATH="$lib${PYTHONPATH:+:$PYTHONPATH}" "$py" - "$@" 2>&1) || bad "python check completes ($*)"
   echo "$out"
   pass=$((pass + $(grep -c '^ok ' <<<"$out")))
   fail=$((fail + $(grep -c '^FAIL ' <<<"$out")))
@@ -27,18 +26,18 @@ report() {  # RESULTS_H5 OUT_NAME [report.py options]: markdown in $work/OUT_NAM
   local h5=$1 name=$2
   shift 2
   "$py" "$src/analysis/report.py" "$h5" --csv "$work/$name" --bootstrap 200 "$@" >"$work/$name.md" 2>"$work/err" \
-    && ok "report.py runs ($name)" || { no "report.py runs ($name)"; cat "$work/err"; }
+    && ok "report.py runs ($name)" || { bad "report.py runs ($name)"; cat "$work/err"; }
 }
 
 report "$res" main --eval "$case_dir/run_eval/eval.h5"
 for h in "## Uncertainty per candidate and dataset" "## Algorithm 1" "## Selection stability" "Spearman rank correlation" "global_min"; do
-  grep -q "$h" "$work/main.md" && ok "report has '$h'" || no "report has '$h'"
+  grep -q "$h" "$work/main.md" && ok "report has '$h'" || bad "report has '$h'"
 done
 for c in candidates steps stability accuracy; do
-  [ -s "$work/main/$c.csv" ] && ok "CSV $c" || no "CSV $c"
+  [ -s "$work/main/$c.csv" ] && ok "CSV $c" || bad "CSV $c"
 done
 # Stability probabilities of a rule sum to 1 over the steps.
-"$py" - "$work/main/stability.csv" <<'PY' && ok "stability probabilities sum to 1" || no "stability probabilities sum to 1"
+"$py" - "$work/main/stability.csv" <<'PY' && ok "stability probabilities sum to 1" || bad "stability probabilities sum to 1"
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))[1:]
 assert abs(sum(float(r[1]) for r in rows) - 1) < 1e-9 and abs(sum(float(r[2]) for r in rows) - 1) < 1e-9
@@ -47,7 +46,7 @@ PY
 # Accuracy from eval.h5 still works for a file without /accuracy (the uq-only run).
 report "$case_dir/run_np1/results.h5" np1 --eval "$case_dir/run_eval/eval.h5"
 grep -q "## Accuracy per candidate and dataset (%, from .*eval.h5)" "$work/np1.md" && [ -s "$work/np1/accuracy.csv" ] \
-  && [ -s "$work/np1/candidate_accuracy.csv" ] && ok "accuracy tables from eval.h5" || no "accuracy tables from eval.h5"
+  && [ -s "$work/np1/candidate_accuracy.csv" ] && ok "accuracy tables from eval.h5" || bad "accuracy tables from eval.h5"
 
 # A copy of the run's results.h5 with the baselines it lacks: ascending (with /run) and
 # accuracy_guided (with /accuracy), their values synthetic (mean of the members' own values).
@@ -91,58 +90,56 @@ for name in main all np1; do
 import csv, sys
 from pathlib import Path
 import h5py
+from uqtest import check, text
 h5, md, out, label = sys.argv[1:5]
 f, report = h5py.File(h5, "r"), open(md).read()
-text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
-def check(what, cond):
-    print(("ok   " if cond else "FAIL ") + f"{what} ({label})")
+L = f" ({label})"
 def load(table):
     p = Path(out) / f"{table}.csv"
     return list(csv.reader(open(p))) if p.exists() else None
 names = [text(f["uq"][k].attrs["name"]) for k in sorted(f["uq"])]
 if "accuracy" in f:
     g = f["accuracy"]
-    check("report has the accuracy table from /accuracy", "## Accuracy per candidate and dataset (%, from results.h5 /accuracy)" in report)
+    check("## Accuracy per candidate and dataset (%, from results.h5 /accuracy)" in report, "report has the accuracy table from /accuracy" + L)
     t = load("candidate_accuracy")
-    check("CSV candidate_accuracy columns", t is not None and t[0] == ["model"] + text(g.attrs["datasets"]).split(",") + ["average"])
+    check(t is not None and t[0] == ["model"] + text(g.attrs["datasets"]).split(",") + ["average"], "CSV candidate_accuracy columns" + L)
     expect = names + (["UQ-Merge (step %d)" % f["run"].attrs["chosen_step"]] if "run" in f else [])
-    check("CSV candidate_accuracy rows", t is not None and [r[0] for r in t[1:]] == expect)
-    check("CSV candidate_accuracy values", t is not None and all(
-        abs(float(t[1 + i][1 + j]) - g["candidates"][i, j]) < 0.006 for i in range(len(names)) for j in range(g["candidates"].shape[1])))
+    check(t is not None and [r[0] for r in t[1:]] == expect, "CSV candidate_accuracy rows" + L)
+    check(t is not None and all(
+        abs(float(t[1 + i][1 + j]) - g["candidates"][i, j]) < 0.006 for i in range(len(names)) for j in range(g["candidates"].shape[1])), "CSV candidate_accuracy values" + L)
 if "baselines" in f:
     bl = f["baselines"]
-    check("report has '## Baselines'", "## Baselines" in report)
+    check("## Baselines" in report, "report has '## Baselines'" + L)
     t = load("baselines")
-    check("CSV baselines columns", t is not None and t[0] == ["method", "k", "sets", "uncertainty", "accuracy", "detail"])
+    check(t is not None and t[0] == ["method", "k", "sets", "uncertainty", "accuracy", "detail"], "CSV baselines columns" + L)
     stored = [b for b in ("merge_all", "random_k", "ascending", "accuracy_guided") if b in bl]
     expect = stored + (["UQ-Merge (%s)" % text(f["run"].attrs["rule"])] if "run" in f else []) \
         + (["best single (accuracy)"] if "accuracy" in f else [])
-    check("CSV baselines rows", t is not None and [r[0] for r in t[1:]] == expect)
+    check(t is not None and [r[0] for r in t[1:]] == expect, "CSV baselines rows" + L)
     rows = {r[0]: r for r in (t or [])[1:]}
     for b in stored:
         r, u = rows.get(b), bl[b]["uq_macro"][()]
-        check(f"{b}: sets and mean uncertainty", r is not None and int(r[2]) == len(u) and abs(float(r[3].split(" ± ")[0]) - u.mean()) < 6e-6)
-        check(f"{b}: accuracy iff stored", r is not None and (r[4] != "") == ("accuracy_macro" in bl[b]))
+        check(r is not None and int(r[2]) == len(u) and abs(float(r[3].split(" ± ")[0]) - u.mean()) < 6e-6, f"{b}: sets and mean uncertainty" + L)
+        check(r is not None and (r[4] != "") == ("accuracy_macro" in bl[b]), f"{b}: accuracy iff stored" + L)
     if "run" in f:
         r = rows.get(expect[len(stored)])
-        check("UQ-Merge row: chosen step's uncertainty", r is not None and abs(float(r[3]) - f["run"]["step_uq_macro"][f["run"].attrs["chosen_step"] - 1]) < 6e-6)
+        check(r is not None and abs(float(r[3]) - f["run"]["step_uq_macro"][f["run"].attrs["chosen_step"] - 1]) < 6e-6, "UQ-Merge row: chosen step's uncertainty" + L)
 else:
-    check("no baselines table without /baselines", "## Baselines" not in report and load("baselines") is None)
+    check("## Baselines" not in report and load("baselines") is None, "no baselines table without /baselines" + L)
 PY
 done
 
-"$py" "$src/analysis/plot.py" "$res" -o "$work/u.png" >/dev/null 2>"$work/err" && ok "plot.py runs" || { no "plot.py runs"; cat "$work/err"; }
+"$py" "$src/analysis/plot.py" "$res" -o "$work/u.png" >/dev/null 2>"$work/err" && ok "plot.py runs" || { bad "plot.py runs"; cat "$work/err"; }
 "$py" "$src/analysis/plot.py" "$work/all.h5" -o "$work/all.png" >/dev/null 2>"$work/err" && ok "plot.py runs (all baselines)" \
-  || { no "plot.py runs (all baselines)"; cat "$work/err"; }
+  || { bad "plot.py runs (all baselines)"; cat "$work/err"; }
 for png in u all; do
   if [ -f "$work/$png.png" ] && [ "$(head -c 8 "$work/$png.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] \
      && [ "$(stat -c %s "$work/$png.png")" -gt 10000 ]; then
     ok "PNG signature and size > 10 kB ($png)"
   else
-    no "PNG signature and size > 10 kB ($png)"
+    bad "PNG signature and size > 10 kB ($png)"
   fi
 done
 "$py" "$src/analysis/plot.py" "$case_dir/run_np1/results.h5" -o "$work/x.png" 2>"$work/err" >/dev/null
-[ $? -ne 0 ] && grep -q "no /run group" "$work/err" && ok "plot.py refuses a uq-only file clearly" || no "plot.py refuses a uq-only file clearly"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+[ $? -ne 0 ] && grep -q "no /run group" "$work/err" && ok "plot.py refuses a uq-only file clearly" || bad "plot.py refuses a uq-only file clearly"
+testlib_summary

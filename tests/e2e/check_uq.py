@@ -3,23 +3,13 @@
 once per run (the second candidate reuses cached features), and the same numbers from 1 and 2
 MPI ranks (<= 1e-6).   check_uq.py RUN_NP1/results.h5 RUN_NP2/results.h5"""
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 
-fails = passes = 0
-
-
-def check(cond, msg):
-    global fails, passes
-    print(("ok   " if cond else "FAIL ") + msg)
-    fails += 0 if cond else 1
-    passes += 1 if cond else 0
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from uqtest import check, summary, text  # noqa: E402
 
 one, two = (h5py.File(p, "r") for p in sys.argv[1:3])
 check(text(one.attrs["schema"]) == "uqmerge-results" and one.attrs["schema_version"] == 1, "schema and version")
@@ -55,5 +45,4 @@ check(np.allclose(h, one["uq/model_000/Shapes/total"][()], atol=5e-3), "H(p_mean
 ua = one["uq/model_000/Shapes"].attrs["uq_mean"]
 ub = one["uq/model_001/Shapes"].attrs["uq_mean"]
 check(abs(ua - ub) > 1e-9, f"the two candidates differ ({ua:.6f} vs {ub:.6f})")
-print(f"{passes} passed, {fails} failed")
-sys.exit(1 if fails else 0)
+sys.exit(summary())

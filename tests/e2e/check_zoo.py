@@ -27,15 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from uqtest import check, option_logits, summary  # noqa: E402
+
 zoo, binary, n_cand = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-fails = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        fails.append(what)
-
 
 # 1. layout
 man = json.loads((zoo / "zoo.json").read_text())
@@ -105,9 +100,6 @@ row = next(csv.DictReader((zoo / "data" / "colour_test.tsv").open(newline=""), d
 opts = [row[c] for c in "ABCD"]
 img_path = zoo.parent / "zoo_check_image.png"
 img_path.write_bytes(base64.b64decode(row["image"]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
-from answer_reference import option_logits  # noqa: E402
-
 prompt, L, rows_, ref = option_logits(models[cands[0]], tok, img_path, row["question"], opts)
 cmd = [binary, "answer", "--model", str(cands[0]), "--image", str(img_path), "--question", row["question"], "--json"]
 for o in opts:
@@ -118,5 +110,4 @@ check([o["token"] for o in got["options"]] == rows_, "same option tokens as tran
 diff = float(np.max(np.abs(np.array([o["logit"] for o in got["options"]]) - ref.numpy())))
 check(diff <= 1e-4 and got["answer"] == L[int(ref.argmax())], f"uqmerge answer logits vs transformers: max |diff| {diff:.2e}")
 
-print(f"{len(fails)} failure(s)")
-sys.exit(1 if fails else 0)
+sys.exit(summary())

@@ -25,18 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import uqtest  # noqa: E402
+from uqtest import check  # noqa: E402
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "release_data.py"
 LETTERS = "ABCD"
 WORDS = ["Zero", "One", "Two", "Three", "Four", "Five"]
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    print(("ok   " if cond else "FAIL ") + msg, flush=True)
-    passed += bool(cond)
-    failed += not cond
-    return bool(cond)
 
 
 def png(colour, size=(8, 6), fmt="PNG", mode="RGB"):
@@ -462,8 +457,7 @@ def main():
             test_uqmerge_reads(t, str(Path(sys.argv[1]).resolve()), Path(sys.argv[2]))
     finally:
         shutil.rmtree(t, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return 1 if uqtest.summary() or not uqtest.passed else 0
 
 
 if __name__ == "__main__":

@@ -6,21 +6,11 @@ set -u
 bin=$1
 case_dir=$2
 py=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-run() {  # NAME PATTERN: runs uq on $work/c/config.yaml
-  local name=$1 pattern=$2
-  (cd "$work/c" && "$bin" uq -c config.yaml) >"$work/out" 2>"$work/err"
-  local rc=$? errs
-  errs=$(grep -c "ERROR" "$work/err")
-  if [ "$rc" -ne 2 ] || [ "$errs" -ne 1 ] || ! grep -Eq -- "$pattern" "$work/err" || [ -e "$work/c/run/results.h5" ]; then
-    echo "FAIL $name: exit $rc, $errs ERROR lines"; grep ERROR "$work/err" | head -3; fail=$((fail + 1))
-  else
-    echo "ok   $name"; pass=$((pass + 1))
-  fi
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
+source "$(dirname "$0")/../lib/testlib.sh"
+testlib_work
+uq() { (cd "$work/c" && "$bin" uq -c config.yaml); }  # uq on $work/c/config.yaml
+refused=(--exit 2 --one-error --nothing-complete "$work/c/run/results.h5")
 fresh() {
   rm -rf "$work/c"
   cp -r "$case_dir" "$work/c"
@@ -36,55 +26,50 @@ sd = load_file(sys.argv[1])
 sd["language_model.lm_head.weight"][:] = float("nan")
 save_file(sd, sys.argv[1], metadata={"format": "pt"})
 PY
-run nan-logits "cand_b: non-finite option logits on dataset 'Shapes' row '0'"
+expect nan-logits "${refused[@]}" --err "cand_b: non-finite option logits on dataset 'Shapes' row '0'" -- uq
 
 fresh
 printf 'index\tquestion\thint\tA\tB\tC\tD\tanswer\timage_path\n1\tQ?\t\ta\tb\tc\td\tA\tmissing.png\n' >"$work/c/data.tsv"
-run missing-image-file "data.tsv:2 \(row '1'\): image file .*missing.png is missing or unreadable"
+expect missing-image-file "${refused[@]}" --err "data.tsv:2 \(row '1'\): image file .*missing.png is missing or unreadable" -- uq
 
 fresh
 printf 'index\tquestion\thint\tA\tB\tC\tD\tanswer\timage\n1\tQ?\t\ta\tb\tc\td\tA\t%s\n' "$(head -c 120 /dev/zero | tr '\0' '!')" >"$work/c/data.tsv"
-run undecodable-base64 "data.tsv:2 \(row '1'\): image is not valid base64"
+expect undecodable-base64 "${refused[@]}" --err "data.tsv:2 \(row '1'\): image is not valid base64" -- uq
 
 fresh
 printf 'index\tquestion\thint\tA\tB\tanswer\timage\n1\tQ?\t\ta\t\t\tx.png\n' >"$work/c/data.tsv"
-run one-option "data.tsv:2: row '1' has 1 options; at least 2 are needed"
+expect one-option "${refused[@]}" --err "data.tsv:2: row '1' has 1 options; at least 2 are needed" -- uq
 
 fresh
 sed -i 's/perturbations: 3/perturbations: 0/' "$work/c/config.yaml"
-run bad-config "config.yaml: uq.perturbations: must be in 1..1024"
+expect bad-config "${refused[@]}" --err "config.yaml: uq.perturbations: must be in 1..1024" -- uq
 
 fresh
 sed -i 's/  batch_size: 2/  batch_size: 2\n  colour: red/' "$work/c/config.yaml"
-run unknown-key "config.yaml: uq.colour: unknown key \(valid: "
+expect unknown-key "${refused[@]}" --err "config.yaml: uq.colour: unknown key \(valid: " -- uq
 
 fresh
 rm "$work/c/cand_b/tokenizer.model"
-run missing-tokenizer "cand_b/tokenizer.model: missing"
+expect missing-tokenizer "${refused[@]}" --err "cand_b/tokenizer.model: missing" -- uq
 
 fresh
 rm "$work/c/cand_a/config.json"
-run missing-config "candidate 'cand_a': .*cand_a/config.json: missing"
+expect missing-config "${refused[@]}" --err "candidate 'cand_a': .*cand_a/config.json: missing" -- uq
 
 # Run-only keys are validated by every command that reads the config.
 fresh
 printf 'baselines: {accuracy_guided: true}\n' >>"$work/c/config.yaml"
-run accuracy-guided-without-labels "config.yaml: baselines.accuracy_guided: needs labelled data: add evaluation.datasets"
+expect accuracy-guided-without-labels "${refused[@]}" --err "config.yaml: baselines.accuracy_guided: needs labelled data: add evaluation.datasets" -- uq
 fresh
 printf 'baselines: {random_k: {repeats: 3, k: 9}}\n' >>"$work/c/config.yaml"
-run random-k-too-large "config.yaml: baselines.random_k.k: must be in 0..2"
+expect random-k-too-large "${refused[@]}" --err "config.yaml: baselines.random_k.k: must be in 0..2" -- uq
 # A GPU demanded where there is none (this CPU build or machine): refused, not silently on the CPU.
 fresh
 printf 'device: cuda\n' >>"$work/c/config.yaml"
-run gpu-absent "device: cuda requested but .*(no GPU support|no GPU is visible).*set device: auto"
+expect gpu-absent "${refused[@]}" --err "device: cuda requested but .*(no GPU support|no GPU is visible).*set device: auto" -- uq
 # device: auto falls back to the CPU with a warning and completes.
 fresh
 printf 'device: auto\n' >>"$work/c/config.yaml"
-if (cd "$work/c" && "$bin" uq -c config.yaml) >"$work/out" 2>"$work/err" && grep -q "computing on the CPU" "$work/err" &&
-   [ -e "$work/c/run/results.h5" ]; then
-  echo "ok   gpu-auto-fallback"; pass=$((pass + 1))
-else
-  echo "FAIL gpu-auto-fallback"; head -3 "$work/err"; fail=$((fail + 1))
-fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+expect gpu-auto-fallback --err "computing on the CPU" -- uq
+expect "gpu-auto-fallback: results.h5 written" -- test -e "$work/c/run/results.h5"
+testlib_summary

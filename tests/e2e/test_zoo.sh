@@ -5,12 +5,10 @@
 # report) on the reduced zoo.      test_zoo.sh UQMERGE_BINARY PYTHON PROJECT_DIR
 set -u
 bin=$1 py=$2 src=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
+source "$(dirname "$0")/../lib/testlib.sh"
+testlib_work
 mpi=(mpirun -np 2 --oversubscribe)
-pass=0 fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
 # --- build, check, rebuild: same bits --------------------------------------------------------
 args=(--candidates 3 --steps-scale 0.05 --seed 5)
@@ -29,22 +27,15 @@ else
 fi
 
 # --- bad input: exit 2, one line naming the problem, nothing written -------------------------
-expect() {  # NAME PATTERN ARGS...
-  local name=$1 pattern=$2
-  shift 2
-  "$bin" zoo "$@" >"$work/o" 2>"$work/e"
-  local rc=$?
-  if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/e")" -eq 1 ] && grep -Eq -- "$pattern" "$work/e"; then ok "$name"; else
-    bad "$name (exit $rc)"; head -3 "$work/e"; fi
-}
+refused=(--exit 2 --one-line)
 mkdir -p "$work/full" && touch "$work/full/keep.txt"
-expect non-empty "full: is not empty: pass --overwrite" --out "$work/full"
-[ -f "$work/full/keep.txt" ] && ok "non-empty directory untouched" || bad "non-empty directory untouched"
-expect too-few "--candidates: 1 is out of range: the demo zoo has 2..10" --out "$work/x" --candidates 1
-expect too-many "--candidates: 11 is out of range" --out "$work/x" --candidates 11
-expect negative-seed "--seed: -3 is negative" --out "$work/x" --seed -3
-expect zero-steps "--steps-scale: 0 is out of range" --out "$work/x" --steps-scale 0
-[ ! -e "$work/x" ] && ok "refused runs create nothing" || bad "refused runs create nothing"
+expect non-empty "${refused[@]}" --err "full: is not empty: pass --overwrite" -- "$bin" zoo --out "$work/full"
+expect "non-empty directory untouched" -- test -f "$work/full/keep.txt"
+expect too-few "${refused[@]}" --err "--candidates: 1 is out of range: the demo zoo has 2..10" -- "$bin" zoo --out "$work/x" --candidates 1
+expect too-many "${refused[@]}" --err "--candidates: 11 is out of range" -- "$bin" zoo --out "$work/x" --candidates 11
+expect negative-seed "${refused[@]}" --err "--seed: -3 is negative" -- "$bin" zoo --out "$work/x" --seed -3
+expect zero-steps "${refused[@]}" --err "--steps-scale: 0 is out of range" -- "$bin" zoo --out "$work/x" --steps-scale 0
+expect "refused runs create nothing" -- test ! -e "$work/x"
 
 # --- interrupted: nothing that looks complete --------------------------------------------------
 "$bin" zoo --out "$work/cut" --candidates 2 --steps-scale 0.05 >/dev/null 2>&1 &
@@ -52,13 +43,14 @@ pid=$!
 sleep 4
 kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
-if [ ! -e "$work/cut" ] && ! find "$work" -path "$work/zoo*" -prune -o -name zoo.json -print | grep -q .; then
+if [ ! -e "$work/cut" ] && nothing_complete "$work/cut" &&
+   ! find "$work" -path "$work/zoo*" -prune -o -name zoo.json -print | grep -q .; then
   ok "killed build leaves no $work/cut and no zoo.json"
 else
   bad "killed build left output"; ls -la "$work"
 fi
-if "$bin" zoo --out "$work/cut" --candidates 2 --steps-scale 0.02 >/dev/null 2>&1 && [ -f "$work/cut/zoo.json" ] &&
-   [ ! -e "$work/cut.partial" ]; then ok "rerun after the kill completes (stale .partial replaced)"; else bad "rerun after the kill"; fi
+expect "rerun after the kill completes" -- "$bin" zoo --out "$work/cut" --candidates 2 --steps-scale 0.02
+if [ -f "$work/cut/zoo.json" ] && [ ! -e "$work/cut.partial" ]; then ok "... stale .partial replaced"; else bad "... stale .partial replaced"; fi
 
 # --- the demo pipeline on the reduced zoo ------------------------------------------------------
 "$py" - "$src/configs/demo.yaml" "$work" <<'EOF'
@@ -94,5 +86,4 @@ if "$py" "$src/analysis/demo_report.py" --zoo "$work/zoo" --run "linear=$work/ru
 else
   bad "analysis/demo_report.py"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+testlib_summary

@@ -17,6 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from uqtest import check, option_logits, summary  # noqa: E402  (the prompt and image reference)
+
 QUESTION, HINT = "What colour is the circle left of the square?", "The picture shows shapes."
 OPTIONS = ["red", "green", "blue", "purple"]
 
@@ -43,39 +46,6 @@ def make(out, tok_dir, image):
     expect(out, image, model)
 
 
-def option_logits(model, tok, image, question, options, hint=""):
-    """transformers' option logits for the prompt `uqmerge answer` builds (llava_v1, the two
-    extras appended, the image token expanded to the tower's patch count, PIL "pad"
-    preprocessing). Returns (prompt, letters, option token ids, logits as float64)."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    cfg = model.config
-    image_token = cfg.image_token_index
-    size, patch = cfg.vision_config.image_size, cfg.vision_config.patch_size
-    opts = list(options) + ["I don't know", "None of the above"]
-    letters = [chr(65 + i) for i in range(len(opts))]
-    text = (hint + "\n" if hint else "") + question + "\n" + "".join(f"{l}. {o}\n" for l, o in zip(letters, opts))
-    text += "Answer with the option's letter from the given choices directly."
-    prompt = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
-              "detailed, and polite answers to the human's questions. USER: <image>\n" + text + " ASSISTANT:")
-    ids = []
-    for t in tok(prompt).input_ids:
-        ids.extend([image_token] * (size // patch) ** 2 if t == image_token else [t])
-    mean = np.array([0.48145466, 0.4578275, 0.40821073]); std = np.array([0.26862954, 0.26130258, 0.27577711])
-    im = Image.open(image).convert("RGB")
-    side = max(im.size)
-    sq = Image.new("RGB", (side, side), tuple(int(x * 255) for x in mean))
-    sq.paste(im, ((side - im.size[0]) // 2, (side - im.size[1]) // 2))
-    a = (np.asarray(sq.resize((size, size), Image.BICUBIC), dtype=np.float64) / 255 - mean) / std
-    px = torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32)).unsqueeze(0)
-    rows = [tok(l).input_ids[-1] for l in letters]
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids]), pixel_values=px).logits[0, -1, rows]
-    return prompt, letters, rows, logits.double()
-
-
 def expect(out, image, model=None):
     import torch
     from transformers import LlamaTokenizer, LlavaForConditionalGeneration
@@ -93,21 +63,21 @@ def expect(out, image, model=None):
     print(f"wrote {out}")
 
 
-def check(out, binary, image):
+def check_cli(out, binary, image):
     exp = json.loads((out / "expected.json").read_text())
     cmd = [binary, "answer", "--model", str(out), "--image", image, "--question", QUESTION, "--hint", HINT, "--json"]
     for o in OPTIONS:
         cmd += ["--option", o]
     got = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    assert got["prompt"] == exp["prompt"], (got["prompt"], exp["prompt"])
-    assert [o["token"] for o in got["options"]] == exp["tokens"]
+    check(got["prompt"] == exp["prompt"], "uqmerge answer builds transformers' prompt"
+          + ("" if got["prompt"] == exp["prompt"] else f": {got['prompt']!r} vs {exp['prompt']!r}"))
+    check([o["token"] for o in got["options"]] == exp["tokens"], "same option tokens")
     diff = max(abs(o["logit"] - e) for o, e in zip(got["options"], exp["logits"]))
     pdiff = max(abs(o["probability"] - e) for o, e in zip(got["options"], exp["probabilities"]))
-    print(f"uqmerge answer vs transformers: max |logit diff| {diff:.2e}, max |prob diff| {pdiff:.2e}, "
+    check(diff <= 1e-4 and got["answer"] == exp["answer"],
+          f"uqmerge answer vs transformers: max |logit diff| {diff:.2e}, max |prob diff| {pdiff:.2e}, "
           f"answer {got['answer']} vs {exp['answer']}")
-    ok = diff <= 1e-4 and got["answer"] == exp["answer"]
-    print(f"{1 if ok else 0} passed, {0 if ok else 1} failed")
-    return 0 if ok else 1
+    return summary()
 
 
 if __name__ == "__main__":
@@ -116,4 +86,4 @@ if __name__ == "__main__":
         sys.exit(make(out, sys.argv[3], sys.argv[4]))
     if mode == "expect":
         sys.exit(expect(out, sys.argv[3]))
-    sys.exit(check(out, sys.argv[3], sys.argv[4]))
+    sys.exit(check_cli(out, sys.argv[3], sys.argv[4]))

@@ -14,6 +14,11 @@
 #   slurm_cluster_start DIR        as above, and exports SLURM_CONF in the calling shell
 #   slurm_cluster_stop DIR         as above (safe to call twice; use it in an EXIT trap)
 #   slurm_cluster_have_binaries    0 when every Slurm/munge binary needed is installed
+#   slurm_job_field, slurm_job_completion, slurm_job_wait_done   a job's state, record, end
+#   require_slurm, start_work_cluster, job_final, show_job_log, cpu_job
+#                                  for tests/slurm/test_*.sh (which count their checks with
+#                                  tests/lib/testlib.sh): skip without Slurm (exit 77), $work with
+#                                  a cluster stopped on every exit, a job's final state and log
 #
 # Daemons run as root when the caller is root (containers, CI): SlurmUser=SlurmdUser=root.
 # The daemons carry UQMERGE_SLURM_DIR=DIR in their environment, the jobs' processes
@@ -288,6 +293,67 @@ slurm_job_wait_done() {  # JOBID TIMEOUT
     sleep 0.5
   done
 }
+
+# ---- helpers for the test scripts (tests/slurm/test_*.sh; checks: tests/lib/testlib.sh) --------
+
+# Skips the test (ctest SKIP_RETURN_CODE 77) when the Slurm/munge binaries are missing.
+require_slurm() {
+  if ! slurm_cluster_have_binaries; then
+    echo "SKIP: Slurm/munge binaries missing (need: $SLURM_CLUSTER_BINARIES)"
+    exit 77
+  fi
+}
+
+# Makes $work (kept on failure or with UQMERGE_KEEP_TMP=1) and starts the cluster in
+# $work/cluster; both are cleaned up when the script exits, however it exits.
+start_work_cluster() {  # NAME
+  work=$(mktemp -d "${TMPDIR:-/tmp}/uqmerge-$1.XXXXXX")
+  trap _finish_work EXIT
+  trap 'exit 1' INT TERM HUP  # ctest's timeout or Ctrl-C: still stop the cluster
+  local t0=$SECONDS
+  slurm_cluster_start "$work/cluster"
+  echo "cluster up in $((SECONDS - t0)) s"
+}
+_finish_work() {
+  local rc=$?
+  trap - EXIT
+  [ "$rc" -ne 77 ] || rc=1  # 77 means "skipped", and only require_slurm may say that
+  slurm_cluster_stop "$work/cluster" || true
+  if [ "$rc" -ne 0 ] || [ "${fail:-0}" -ne 0 ] || [ "${UQMERGE_KEEP_TMP:-0}" = 1 ]; then
+    echo "work directory kept: $work"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+
+# "STATE EXITCODE RESTARTS" of a job: from the controller while it remembers the job, else from
+# the job completion log (restarts unknown there: "?").
+job_final() {  # JOBID
+  local state code restarts
+  state=$(slurm_job_field "$1" JobState)
+  code=$(slurm_job_field "$1" ExitCode)
+  restarts=$(slurm_job_field "$1" Restarts)
+  if [ -z "$state" ]; then
+    read -r state code <<<"$(slurm_job_completion "$1")"
+    restarts="?"
+  fi
+  echo "${state:-?} ${code:-?} ${restarts:-?}"
+}
+
+# Prints a job's log and the daemons' error lines (after a failed check).
+show_job_log() {  # FILE
+  echo "---- $1"
+  cat "$1" 2>/dev/null || echo "(no log)"
+  echo "---- errors in the cluster's logs"
+  grep -h -i error "$work"/cluster/log/slurm*.log 2>/dev/null \
+    | grep -v -e "state file" -e "backup state save file" | tail -20 || true
+  echo "----"
+}
+
+# The options that fit the script's GPU-node defaults onto this test node: 2 CPUs, no GPU.
+# shellcheck disable=SC2034  # used by the test scripts
+cpu_job=(-N 1 -n 2 --ntasks-per-node=2 --cpus-per-task=1 --gpus-per-task=0)
 
 # Command-line use.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -15,8 +15,8 @@ repo=$4
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=slurm_cluster.sh
 source "$here/slurm_cluster.sh"
-# shellcheck source=testlib.sh
-source "$here/testlib.sh"
+# shellcheck source=../lib/testlib.sh
+source "$here/../lib/testlib.sh"
 require_slurm
 start_work_cluster slurm-job
 
@@ -34,33 +34,32 @@ slurm_job_wait_done "$jid" 240 || scancel "$jid" || true
 echo "job $jid left the queue after $((SECONDS - t0)) s"
 log=$work/uqmerge-$jid.out
 read -r state code _ <<<"$(job_final "$jid")"
-expect "job $jid ends COMPLETED with exit 0:0 (got $state $code)" test "$state $code" = "COMPLETED 0:0"
+expect "job $jid ends COMPLETED with exit 0:0 (got $state $code)" -- test "$state $code" = "COMPLETED 0:0"
 acct=$(slurm_job_completion "$jid")
-expect "sacct --completion records COMPLETED 0:0 (got '$acct')" test "$acct" = "COMPLETED 0:0"
-expect "the log says the job runs CPU-only" grep -q "CPU only: no GPU allocated" "$log"
-expect "2 ranks of 1 thread, wired up through PMIx (uqmerge logs [rank 0/2])" \
+expect "sacct --completion records COMPLETED 0:0 (got '$acct')" -- test "$acct" = "COMPLETED 0:0"
+expect "the log says the job runs CPU-only" -- grep -q "CPU only: no GPU allocated" "$log"
+expect "2 ranks of 1 thread, wired up through PMIx (uqmerge logs [rank 0/2])" -- \
   grep -q -e "2 ranks, 1 threads each" "$log"
-expect "... uqmerge sees 2 ranks" grep -q "\[rank 0/2\]" "$log"
-expect "the script reports success" grep -q "uqmerge finished" "$log"
-expect "results.h5 and merged/ written" test -f case/run_alg1/results.h5 -a -d case/run_alg1/merged
+expect "... uqmerge sees 2 ranks" -- grep -q "\[rank 0/2\]" "$log"
+expect "the script reports success" -- grep -q "uqmerge finished" "$log"
+expect "results.h5 and merged/ written" -- test -f case/run_alg1/results.h5 -a -d case/run_alg1/merged
 if [ -f "$case_dir/run_alg1/results.h5" ]; then
-  expect "same numbers and merged tensors as the direct mpirun run (e2e_run_np2)" \
-    "$py" "$here/compare_results.py" "$case_dir/run_alg1" case/run_alg1
+  expect "same numbers and merged tensors as the direct mpirun run (e2e_run_np2)" -- \
+    "$py" "$here/../lib/uqtest.py" compare "$case_dir/run_alg1" case/run_alg1
 else
-  expect "$case_dir/run_alg1/results.h5 (from e2e_run_np2) exists to compare with" false
+  expect "$case_dir/run_alg1/results.h5 (from e2e_run_np2) exists to compare with" -- false
 fi
-[ "$fails" -eq 0 ] || show_job_log "$log"
+[ "$fail" -eq 0 ] || show_job_log "$log"
 
 # ---- a missing config: exit 2 before srun, with the reason in the log ----------------------
-before=$fails
+before=$fail
 jid=$(sbatch --parsable "${cpu_job[@]}" "$repo/jobs/uqmerge.slurm" case/no-such-config.yaml)
 slurm_job_wait_done "$jid" 60 || scancel "$jid" || true
 log=$work/uqmerge-$jid.out
 read -r state code _ <<<"$(job_final "$jid")"
-expect "a missing config: job FAILED with exit 2:0 (got $state $code)" test "$state $code" = "FAILED 2:0"
-expect "... its log names the config" grep -q "ERROR: config 'case/no-such-config.yaml' does not exist" "$log"
-expect "... and srun never ran" bash -c "! grep -q srun '$log'"
-[ "$fails" -eq "$before" ] || show_job_log "$log"
+expect "a missing config: job FAILED with exit 2:0 (got $state $code)" -- test "$state $code" = "FAILED 2:0"
+expect "... its log names the config" -- grep -q "ERROR: config 'case/no-such-config.yaml' does not exist" "$log"
+expect "... and srun never ran" -- bash -c "! grep -q srun '$log'"
+[ "$fail" -eq "$before" ] || show_job_log "$log"
 
-echo "$fails check(s) failed"
-[ "$fails" -eq 0 ]
+testlib_summary

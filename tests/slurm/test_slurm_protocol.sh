@@ -14,8 +14,8 @@ repo=$1
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=slurm_cluster.sh
 source "$here/slurm_cluster.sh"
-# shellcheck source=testlib.sh
-source "$here/testlib.sh"
+# shellcheck source=../lib/testlib.sh
+source "$here/../lib/testlib.sh"
 require_slurm
 start_work_cluster slurm-protocol
 cd "$work"
@@ -33,43 +33,42 @@ wait_eval() {  # JOBID N
 # ---- 1. USR1: requeue and resume ------------------------------------------------------------
 mkdir a && echo "output_dir: out" >a/config.yaml
 jid=$(sbatch --parsable "${cpu_job[@]}" "$repo/jobs/uqmerge.slurm" a/config.yaml --restart)
-expect "job $jid runs its first evaluation" wait_eval "$jid" 1
+expect "job $jid runs its first evaluation" -- wait_eval "$jid" 1
 scancel --batch --signal=USR1 "$jid"
 slurm_job_wait_done "$jid" 90 || scancel "$jid" || true
 read -r state code restarts <<<"$(job_final "$jid")"
-expect "USR1: the job is requeued once and completes 0:0 (got $state $code $restarts)" \
+expect "USR1: the job is requeued once and completes 0:0 (got $state $code $restarts)" -- \
   test "$state $code $restarts" = "COMPLETED 0:0 1"
 # fake/runs: "run START END EXIT" per run: stopped with 75 after k < 6, then resumed at k.
 runs=$(tr '\n' ';' <a/fake/runs 2>/dev/null || true)
-expect "the first run stopped with 75, the second resumed where it stopped (runs: $runs)" \
+expect "the first run stopped with 75, the second resumed where it stopped (runs: $runs)" -- \
   bash -c '[[ "$0" =~ ^run\ 0\ ([1-5])\ 75\;run\ ([1-5])\ 6\ 0\;$ ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]' "$runs"
-expect "the requeued run dropped --restart" grep -q "requeued run: ignoring --restart" "uqmerge-$jid.out"
-[ "$fails" -eq 0 ] || show_job_log "uqmerge-$jid.out"
+expect "the requeued run dropped --restart" -- grep -q "requeued run: ignoring --restart" "uqmerge-$jid.out"
+[ "$fail" -eq 0 ] || show_job_log "uqmerge-$jid.out"
 
 # ---- 2. scancel: stop at a safe point, no requeue -------------------------------------------
-before=$fails
+before=$fail
 mkdir b && echo "output_dir: out" >b/config.yaml
 jid=$(sbatch --parsable "${cpu_job[@]}" "$repo/jobs/uqmerge.slurm" b/config.yaml)
-expect "job $jid runs its first evaluation" wait_eval "$jid" 1
+expect "job $jid runs its first evaluation" -- wait_eval "$jid" 1
 scancel "$jid"
 slurm_job_wait_done "$jid" 60 || true
 sleep 1  # the requeue the script must not do would come right after the job left the queue
 read -r state code restarts <<<"$(job_final "$jid")"
-expect "scancel: the job stays CANCELLED, not requeued (got $state $code $restarts)" \
+expect "scancel: the job stays CANCELLED, not requeued (got $state $code $restarts)" -- \
   test "$state $restarts" = "CANCELLED 0"
-expect "... the ranks stopped at a safe point (exit 75)" grep -q "^run 0 [1-5] 75$" b/fake/runs
-expect "... and the script says it did not requeue" grep -q "not requeued by this script" "uqmerge-$jid.out"
-[ "$fails" -eq "$before" ] || show_job_log "uqmerge-$jid.out"
+expect "... the ranks stopped at a safe point (exit 75)" -- grep -q "^run 0 [1-5] 75$" b/fake/runs
+expect "... and the script says it did not requeue" -- grep -q "not requeued by this script" "uqmerge-$jid.out"
+[ "$fail" -eq "$before" ] || show_job_log "uqmerge-$jid.out"
 
 # ---- 3. an internal error maps to exit 1 ------------------------------------------------------
-before=$fails
+before=$fail
 printf '#!/bin/sh\n[ "$1" = --version ] && exit 0\necho "ERROR something broke" >&2\nexit 3\n' >broken.sh
 chmod +x broken.sh
 jid=$(UQMERGE=$work/broken.sh sbatch --parsable "${cpu_job[@]}" "$repo/jobs/uqmerge.slurm" a/config.yaml)
 slurm_job_wait_done "$jid" 60 || scancel "$jid" || true
 read -r state code _ <<<"$(job_final "$jid")"
-expect "uqmerge exit 3: the job FAILED with exit 1:0 (got $state $code)" test "$state $code" = "FAILED 1:0"
-[ "$fails" -eq "$before" ] || show_job_log "uqmerge-$jid.out"
+expect "uqmerge exit 3: the job FAILED with exit 1:0 (got $state $code)" -- test "$state $code" = "FAILED 1:0"
+[ "$fail" -eq "$before" ] || show_job_log "uqmerge-$jid.out"
 
-echo "$fails check(s) failed"
-[ "$fails" -eq 0 ]
+testlib_summary

@@ -18,8 +18,8 @@ repo=$4
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=slurm_cluster.sh
 source "$here/slurm_cluster.sh"
-# shellcheck source=testlib.sh
-source "$here/testlib.sh"
+# shellcheck source=../lib/testlib.sh
+source "$here/../lib/testlib.sh"
 require_slurm
 start_work_cluster slurm-requeue
 
@@ -94,26 +94,25 @@ slurm_job_wait_done "$jid" 180 || scancel "$jid" || true
 read -r state code restarts <<<"$(job_final "$jid")"
 echo "job $jid: $state $code, $restarts restart(s), $((SECONDS - t0)) s in all"
 
-expect "the requeued job completes with exit 0:0 after 1 restart (got $state $code, $restarts)" \
+expect "the requeued job completes with exit 0:0 after 1 restart (got $state $code, $restarts)" -- \
   test "$state $code $restarts" = "COMPLETED 0:0 1"
-expect "uqmerge stopped with exit 75 on every rank" grep -q "Exited with exit code 75" "$log"
-expect "the script requeued the job" grep -q "requeued job $jid" "$log"
-expect "the job ran a second time" grep -q "job $jid (run 2)" "$log"
-expect "the second run finished" grep -q "uqmerge finished" "$log"
+expect "uqmerge stopped with exit 75 on every rank" -- grep -q "Exited with exit code 75" "$log"
+expect "the script requeued the job" -- grep -q "requeued job $jid" "$log"
+expect "the job ran a second time" -- grep -q "job $jid (run 2)" "$log"
+expect "the second run finished" -- grep -q "uqmerge finished" "$log"
 
 # Evaluations finished in the first run (before the requeue) are not redone in the second.
 sed -n "1,/requeued job $jid/p" "$log" >"$work/run1.log"
 sed -n "/job $jid (run 2)/,\$p" "$log" >"$work/run2.log"
 grep -oE '^uq [^ ]+: ([0-9]+)/\1 evals' "$work/run1.log" | sed -E 's/^uq ([^ ]+): .*/\1/' | sort -u >"$work/done1" || true
-expect "the first run finished at least one evaluation ($(tr '\n' ' ' <"$work/done1"))" test -s "$work/done1"
+expect "the first run finished at least one evaluation ($(tr '\n' ' ' <"$work/done1"))" -- test -s "$work/done1"
 redone=""
 while read -r name; do
   if grep -qF "uq $name: " "$work/run2.log"; then redone="$redone $name"; fi
 done <"$work/done1"
-expect "the second run resumed: no finished evaluation redone (redone:${redone:- none})" test -z "$redone"
-expect "results.h5 and merged/ equal the uninterrupted run's" \
-  "$py" "$here/compare_results.py" case/run_ref case/run_requeue
-[ "$fails" -eq 0 ] || show_job_log "$log"
+expect "the second run resumed: no finished evaluation redone (redone:${redone:- none})" -- test -z "$redone"
+expect "results.h5 and merged/ equal the uninterrupted run's" -- \
+  "$py" "$here/../lib/uqtest.py" compare case/run_ref case/run_requeue
+[ "$fail" -eq 0 ] || show_job_log "$log"
 
-echo "$fails check(s) failed"
-[ "$fails" -eq 0 ]
+testlib_summary
