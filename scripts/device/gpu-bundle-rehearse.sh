@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# Rehearses here, without a GPU, what scripts/gpu-bundle-run.sh does on the bare device machine:
+# Rehearses here, without a GPU, what scripts/device/gpu-bundle-run.sh does on the bare device machine:
 # in a private mount namespace (root: unshare -m) the system library folder is replaced by one
 # holding only what a bare CUDA image surely has (the glibc family, libstdc++, libgcc_s, and the
 # libraries of bash, coreutils and python3), and the CUDA toolkit, /usr/share/openmpi and
 # /etc/openmpi are hidden. Then
 #   1. every binary and bundled OpenMPI component resolves all its libraries (ldd), and loading
 #      them (LD_DEBUG=libs, ldd) touches nothing outside the bundle, the torch venv and that base;
-#   2. scripts/gpu-bundle-run.sh --cpu-only passes (MPI singleton, reference and torch tests);
-#   3. scripts/gpu-bundle-run.sh without --cpu-only says there is no GPU and stops;
+#   2. scripts/device/gpu-bundle-run.sh --cpu-only passes (MPI singleton, reference and torch tests);
+#   3. scripts/device/gpu-bundle-run.sh without --cpu-only says there is no GPU and stops;
 #   4. with REHEARSE_BENCH=1 (needs transformers in that venv; writes a 2 GB model to /tmp): the
 #      whole run script against a fake nvidia-smi, the benchmark step on the CPU with a 1-layer
 #      model: steps 1 and 2 must fail (no CUDA), the benchmark and CPU tests pass, exit status 2.
-# The venv of scripts/gpu-bundle.sh stands in for the device's /opt/torch/.venv.
-# Usage: scripts/gpu-bundle-rehearse.sh     (after scripts/gpu-bundle.sh; a test: run it under the build lock)
+# The venv of scripts/device/gpu-bundle.sh stands in for the device's /opt/torch/.venv.
+# Usage: scripts/device/gpu-bundle-rehearse.sh     (after scripts/device/gpu-bundle.sh; a test: run it under the build lock)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 venv=${UQMERGE_VENV_GPU:-$HOME/.cache/uqmerge/venv-gpu}
 B=$(pwd)/.gpu-bundle
-[ -f "$B/MANIFEST" ] || { echo "no bundle: run scripts/gpu-bundle.sh first"; exit 1; }
+[ -f "$B/MANIFEST" ] || { echo "no bundle: run scripts/device/gpu-bundle.sh first"; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "needs root (unshare -m, mount --bind)"; exit 1; }
 sys=/usr/lib/x86_64-linux-gnu
 base=$(mktemp -d /tmp/uqmerge-rehearse.XXXXXX)
@@ -66,9 +66,9 @@ unshare -m bash -euo pipefail -c '
     check_loads "$B/bin/uqmerge_bench_forward"
   ) || bad=1
   echo "[rehearse] 2. gpu-bundle-run.sh --cpu-only"
-  PATH=$venv/bin:$PATH OUT="'"$base"'/out" bash scripts/gpu-bundle-run.sh --cpu-only || bad=1
+  PATH=$venv/bin:$PATH OUT="'"$base"'/out" bash scripts/device/gpu-bundle-run.sh --cpu-only || bad=1
   echo "[rehearse] 3. gpu-bundle-run.sh without a GPU: must say so and stop"
-  rc=0; PATH=$venv/bin:$PATH OUT="'"$base"'/out" bash scripts/gpu-bundle-run.sh >/dev/null 2>&1 || rc=$?
+  rc=0; PATH=$venv/bin:$PATH OUT="'"$base"'/out" bash scripts/device/gpu-bundle-run.sh >/dev/null 2>&1 || rc=$?
   if [ "$rc" -eq 1 ] && grep -q "no NVIDIA GPU visible" "'"$base"'/out/gpu-check.log" && ! grep -q "=== .* 1\. " "'"$base"'/out/gpu-check.log"; then
     echo "  ok: exit 1, \"$(grep -o "no NVIDIA GPU visible[^:]*" "'"$base"'/out/gpu-check.log")\", no step run"
   else
@@ -81,11 +81,11 @@ unshare -m bash -euo pipefail -c '
       "  *) echo \"fake nvidia-smi (rehearsal)\" ;;" "esac" > "'"$base"'/fakebin/nvidia-smi"
     chmod +x "'"$base"'/fakebin/nvidia-smi"
     rc=0; PATH="'"$base"'/fakebin:$venv/bin:$PATH" OUT="'"$base"'/out" UQMERGE_GPU_BENCH_DEVICE=cpu UQMERGE_GPU_VLAYERS=1 \
-      bash scripts/gpu-bundle-run.sh 1 1 >/dev/null 2>&1 || rc=$?
+      bash scripts/device/gpu-bundle-run.sh 1 1 >/dev/null 2>&1 || rc=$?
     log="'"$base"'/out/gpu-check.log"
     grep -E "^prefill:|FAILED:|step\(s\) failed|all steps passed" "$log" | sed "s/^/  /"
     if [ "$rc" -eq 2 ] && grep -q "^prefill: " "$log" && grep -q "FAILED: nccl communicator" "$log" \
-       && grep -q "FAILED: reference GpuBf16" "$log"; then
+       && grep -q "FAILED: reference bf16 on the GPU" "$log"; then
       echo "  ok: exit 2 (the two CUDA steps), benchmark and CPU tests passed"
     else
       echo "  WRONG: exit $rc"; tail -20 "$log"; bad=1

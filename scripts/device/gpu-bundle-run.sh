@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the GPU checks of scripts/gpu-check.sh on a bare device machine, from the bundle that
-# scripts/gpu-bundle.sh made (.gpu-bundle/, carried): no build, no apt, no network. Torch, CUDA
+# scripts/device/gpu-bundle.sh made (.gpu-bundle/, carried): no build, no apt, no network. Torch, CUDA
 # and NCCL libraries come from the machine's python3 (its pip torch must be the bundle's version).
 #   1. communicator tests with the NCCL backend (one GPU: one rank, an OpenMPI singleton);
 #   2. the engine's reference test on the GPU in bf16 against transformers' fp32 logits;
@@ -12,17 +12,17 @@
 # log to come back. Log: $OUT/gpu-check.log (OUT defaults to /tmp/uqmerge-gpu-out).
 # Exit status: the number of failed steps (0: all passed).
 #
-# Usage: scripts/gpu-bundle-run.sh [LAYERS] [BATCH]      (defaults 8, 16)
-#        scripts/gpu-bundle-run.sh --cpu-only            rehearsal without a GPU: steps 0 and 4
+# Usage: scripts/device/gpu-bundle-run.sh [LAYERS] [BATCH]      (defaults 8, 16)
+#        scripts/device/gpu-bundle-run.sh --cpu-only            rehearsal without a GPU: steps 0 and 4
 #   UQMERGE_BUNDLE=.gpu-bundle  UQMERGE_DEVICE_PYTHON=python3  UQMERGE_GPU_DEADLINE_S=230
 #   UQMERGE_GPU_VLAYERS=23 (CLIP layers)  UQMERGE_GPU_BENCH_DEVICE=cuda (cpu: rehearsal of step 3)
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 cpu_only=0
 if [ "${1:-}" = "--cpu-only" ]; then cpu_only=1; shift; fi
 layers=${1:-8}
 batch=${2:-16}
-B=$(cd "${UQMERGE_BUNDLE:-.gpu-bundle}" 2>/dev/null && pwd) || { echo "[gpu-run] no bundle at ${UQMERGE_BUNDLE:-.gpu-bundle}: run scripts/gpu-bundle.sh and carry it"; exit 1; }
+B=$(cd "${UQMERGE_BUNDLE:-.gpu-bundle}" 2>/dev/null && pwd) || { echo "[gpu-run] no bundle at ${UQMERGE_BUNDLE:-.gpu-bundle}: run scripts/device/gpu-bundle.sh and carry it"; exit 1; }
 PY=${UQMERGE_DEVICE_PYTHON:-python3}
 OUT=${OUT:-/tmp/uqmerge-gpu-out}
 mkdir -p "$OUT"
@@ -104,9 +104,9 @@ main() {
     gtest_step "nccl communicator" 90 'Nccl\.' "$B/bin/uqmerge_mpi_tests" --gtest_filter='*_CUDA'
 
     step "2. reference test: the engine on the GPU in bf16 against transformers' fp32 logits"
-    UQMERGE_REF_DIR=$B/data UQMERGE_TEST_DEVICE=cuda \
-      gtest_step "reference GpuBf16" 90 'ReferenceModel\.GpuBf16' \
-      "$B/bin/uqmerge_reference_model_tests" --gtest_filter='ReferenceModel.GpuBf16*'
+    UQMERGE_REF_DIR=$B/data \
+      gtest_step "reference bf16 on the GPU" 90 'ReferenceModel\..*_CUDA' \
+      "$B/bin/uqmerge_reference_model_tests" --gtest_filter='*_CUDA'
 
     step "3. bf16 prefill benchmark: LLaMA-7B widths x $layers layers + CLIP-L/336, batch $batch"
     local vlayers=${UQMERGE_GPU_VLAYERS:-23} model out
@@ -139,7 +139,7 @@ main() {
   step "4. CPU tests of the same binaries"
   gtest_step "mpi tests (CPU)" 60 'Mpi\.' "$B/bin/uqmerge_mpi_tests" --gtest_filter='-*_CUDA*'
   UQMERGE_REF_DIR=$B/data gtest_step "reference model tests (CPU)" 90 'ReferenceModel\.' \
-    "$B/bin/uqmerge_reference_model_tests" --gtest_filter='-*GpuBf16*'
+    "$B/bin/uqmerge_reference_model_tests" --gtest_filter='-*_CUDA*'
   gtest_step "torch bridge + merge kernel tests (CPU)" 60 '' "$B/bin/uqmerge_torch_tests"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU checks on a bare device machine (docs/decisions.md, "GPU checks on a bare device machine"):
-# prepares here, on a Debian 12 build machine, a bundle that scripts/gpu-bundle-run.sh runs on a
+# prepares here, on a Debian 12 build machine, a bundle that scripts/device/gpu-bundle-run.sh runs on a
 # lent GPU machine that has CUDA, a pip torch and python3, but no network, no apt and none of our
 # Debian libraries (OpenMPI, ...). scripts/gpu-check.sh stays the route for real GPU clusters.
 #
@@ -14,11 +14,11 @@
 #      singleton run, and the reference logits of tests/reference/make_llava_logits.py.
 # Prints the bundle's size and the device call to make.
 #
-# Usage: scripts/gpu-bundle.sh         (as a build: `flock /tmp/uqmerge-cpu.lock scripts/gpu-bundle.sh`)
+# Usage: scripts/device/gpu-bundle.sh         (as a build: `flock /tmp/uqmerge-cpu.lock scripts/device/gpu-bundle.sh`)
 #   UQMERGE_GPU_TORCH=2.11.0  UQMERGE_GPU_CUDA_TAG=cu130   the device's torch (torch.__version__)
 #   UQMERGE_VENV_GPU=~/.cache/uqmerge/venv-gpu             venv holding that torch
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source scripts/env.sh
 torch_version=${UQMERGE_GPU_TORCH:-2.11.0}
 cuda_tag=${UQMERGE_GPU_CUDA_TAG:-cu130}
@@ -129,7 +129,7 @@ echo "bundle: $((size / 1024)) KiB; working tree that travels: $((tree / 1024)) 
 [ $((size + tree)) -lt $((60 * 1048576)) ] || echo "[gpu-bundle] WARNING: close to or over the 64 MiB the device call takes"
 step "done: the device call (one command, the bundle carried)"
 cat <<EOF
-  device call: run(command="bash scripts/gpu-bundle-run.sh 8 16", carry=["$bundle"], timeout_s=280)
+  device call: run(command="bash scripts/device/gpu-bundle-run.sh 8 16", carry=["$bundle"], timeout_s=280)
   gpu-bundle-run.sh stops starting steps at ${UQMERGE_GPU_DEADLINE_S:-230} s and writes \$OUT/gpu-check.log (+ bench_forward.txt).
-  Rehearse it here first, without a GPU: scripts/gpu-bundle-rehearse.sh (REHEARSE_BENCH=1 adds the benchmark step on the CPU).
+  Rehearse it here first, without a GPU: scripts/device/gpu-bundle-rehearse.sh (REHEARSE_BENCH=1 adds the benchmark step on the CPU).
 EOF

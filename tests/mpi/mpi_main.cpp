@@ -1,19 +1,13 @@
 // Shared main of the MPI test binaries (as ECP-copa/Cabana does): MPI up, every rank runs
-// every test, MPI down. Tests named *_CUDA are filtered out when no GPU is visible, so CPU-only
-// CI stays green and the same binary tests NCCL on a GPU machine.
+// every test, MPI down. Tests named *_CUDA skip themselves when no GPU is visible
+// (tests/cuda_test.hpp), so CPU-only CI stays green and the same binary tests NCCL on a GPU machine.
 #include <gtest/gtest.h>
-
-#include <string>
 
 #include "uqmerge/dist/communicator.hpp"
 
 int main(int argc, char** argv) {
   uqmerge::dist::MpiRuntime mpi(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
-  if (uqmerge::dist::cuda_device_count() == 0) {
-    std::string& filter = ::testing::GTEST_FLAG(filter);
-    filter += filter.find('-') == std::string::npos ? "-*_CUDA*" : ":*_CUDA*";
-  }
   // Only rank 0 prints the gtest report; a failure on any rank still fails the run (exit code).
   auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
   int rank = 0;

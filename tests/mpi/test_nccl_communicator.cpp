@@ -1,10 +1,11 @@
-// dist: the NCCL backend on GPUs (one per rank). Named *_CUDA: filtered out where no GPU is
-// visible (tests/mpi/mpi_main.cpp), compiled and linked everywhere NCCL is found.
+// dist: the NCCL backend on GPUs (one per rank). Named *_CUDA: skipped where no GPU is visible
+// (tests/cuda_test.hpp), compiled and linked everywhere NCCL is found.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <vector>
 
+#include "../cuda_test.hpp"
 #include "uqmerge/dist/communicator.hpp"
 
 namespace uqmerge::dist {
@@ -25,6 +26,7 @@ struct DeviceBuffer {
 };
 
 TEST(Nccl, AllreduceBroadcastAllgather_CUDA) {
+  UQMERGE_SKIP_WITHOUT_CUDA(cuda_device_count());
   auto comm = make_nccl_communicator();
   const int r = comm->rank(), n = comm->size();
   ASSERT_EQ(comm->backend(), Backend::Nccl);
