@@ -9,8 +9,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "uqmerge/io/torch_view.hpp"
+#include "uqmerge/model/torch_view.hpp"
 #include "uqmerge/model/llava.hpp"
+#include "../cuda_test.hpp"
 
 namespace uqmerge::model {
 namespace {
@@ -36,18 +37,12 @@ struct Case {
   at::Tensor tensor(const std::string& n) const { return to_torch(ref->view(n)).clone(); }
 };
 
-// UQMERGE_TEST_DEVICE=cuda (scripts/gpu-check.sh) runs the GPU test below; everything else on the CPU.
-std::string test_device() {
-  const char* d = std::getenv("UQMERGE_TEST_DEVICE");
-  return d && *d ? d : "";
-}
-
 Case load(const std::string& name, const nlohmann::json& info, DType compute = DType::F32, const std::string& device = "cpu") {
   Case c;
   c.name = name;
   const fs::path dir = ref_dir() / name;
   const Checkpoint ck = Checkpoint::open(dir);  // original layout: mm_vision_tower "clip" is relative
-  model::EngineOptions opts;
+  model::LoadOptions opts;
   opts.compute = compute;
   opts.device = device;
   c.model = LlavaModel::load(ck, opts);
@@ -121,9 +116,10 @@ TEST(ReferenceModel, BFloat16ComputeIsClose) {
 
 // The engine on a GPU in bf16 against transformers' fp32 logits, every reference checkpoint:
 // bf16 keeps 8 mantissa bits, so the bound is relative to each row's logit range (as above).
-TEST(ReferenceModel, GpuBf16MatchesTransformers) {
-  const std::string device = test_device();
-  if (device.empty()) GTEST_SKIP() << "set UQMERGE_TEST_DEVICE=cuda (scripts/gpu-check.sh)";
+// Skipped where torch sees no CUDA device (tests/cuda_test.hpp); everything else runs on the CPU.
+TEST(ReferenceModel, Bf16MatchesTransformers_CUDA) {
+  UQMERGE_SKIP_WITHOUT_CUDA(torch::cuda::device_count());
+  const std::string device = "cuda";
   const auto all = cases();
   for (auto it = all.begin(); it != all.end(); ++it) {
     SCOPED_TRACE(it.key());

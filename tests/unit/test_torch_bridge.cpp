@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "test_util.hpp"
-#include "uqmerge/io/torch_view.hpp"
+#include "uqmerge/model/torch_view.hpp"
 #include "uqmerge/util/rng.hpp"
 
 namespace uqmerge {
