@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   std::vector<size_t> members;
   for (size_t i = 0; i < cks.size(); ++i) {
     cands.push_back(&cks[i]);
-    entries.push_back({cks[i].dir().filename().string(), cks[i].dir(), {{"weight", 1.0 / static_cast<double>(cks.size())}}});
+    entries.push_back({cks[i].dir().filename().string(), cks[i].dir(), {{"weight", merge::ParamSetting::number(1.0 / static_cast<double>(cks.size()))}}});
     members.push_back(i);
   }
   std::printf("kernel_path %s\nthreads %d\nmodels %zu\n", merge::kernels::sum_kernel_path(), threads, cks.size());

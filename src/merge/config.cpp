@@ -15,18 +15,49 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A parameter value: a number, or true/false as 1/0.
-double scalar_param(const YAML::Node& v, const std::string& file, const std::string& key) {
-  if (v.IsScalar()) {
-    const std::string s = v.as<std::string>();
-    if (s == "true") return 1.0;
-    if (s == "false") return 0.0;
-    try {
-      return v.as<double>();
-    } catch (const YAML::Exception&) {
-    }
+// A number, or true/false as 1/0.
+std::optional<double> number(const YAML::Node& v) {
+  if (!v.IsScalar()) return std::nullopt;
+  const std::string s = v.as<std::string>();
+  if (s == "true") return 1.0;
+  if (s == "false") return 0.0;
+  try {
+    return v.as<double>();
+  } catch (const YAML::Exception&) {
+    return std::nullopt;
   }
-  throw_bad_input(file, key + ": must be a number (per-layer gradients and filters are not supported yet)");
+}
+
+// A number or a gradient (a non-empty list of numbers).
+std::optional<std::vector<double>> values(const YAML::Node& v) {
+  if (const auto x = number(v)) return std::vector<double>{*x};
+  if (!v.IsSequence() || v.size() == 0) return std::nullopt;
+  std::vector<double> out;
+  for (const auto& e : v) {
+    const auto x = number(e);
+    if (!x) return std::nullopt;
+    out.push_back(*x);
+  }
+  return out;
+}
+
+ParamSetting scalar_param(const YAML::Node& v, const std::string& file, const std::string& key) {
+  const std::string form = " (a number, a gradient [v0, v1, ...], or a list of {filter: NAME_PART, value: ...})";
+  if (const auto vs = values(v)) return {{{"", *vs}}};
+  if (!v.IsSequence() || v.size() == 0) throw_bad_input(file, key + ": must be a number" + form);
+  ParamSetting out;
+  for (const auto& c : v) {
+    if (!c.IsMap() || !c["value"]) throw_bad_input(file, key + ": each condition needs a value" + form);
+    for (const auto& kv : c)
+      if (const std::string k = kv.first.as<std::string>(); k != "filter" && k != "value")
+        throw_bad_input(file, key + ": condition key '" + k + "' (valid: filter, value)");
+    const auto vs = values(c["value"]);
+    if (!vs) throw_bad_input(file, key + ": a condition's value must be a number or a gradient");
+    std::string filter = c["filter"] && !c["filter"].IsNull() ? c["filter"].as<std::string>() : "";
+    if (filter == "*") filter.clear();
+    out.conds.push_back({filter, *vs});
+  }
+  return out;
 }
 
 // mergekit's `rescale`: true = L1-norm matching (mergekit >= 0.1), false = none.
@@ -60,8 +91,22 @@ std::string join(const std::set<std::string>& s) {
 
 }  // namespace
 
-void parse_model_parameters(const YAML::Node& p, const std::string& file, const std::string& where,
-                            std::map<std::string, double>& out) {
+std::optional<double> ParamSetting::at(const std::string& tensor, double t) const {
+  for (const Cond& c : conds) {
+    if (!c.filter.empty() && tensor.find(c.filter) == std::string::npos) continue;
+    const auto& v = c.values;
+    if (v.size() == 1) return v[0];
+    // mergekit's gradient: linear between the two neighbouring entries.
+    const double scaled = t * static_cast<double>(v.size() - 1);
+    const auto i0 = static_cast<size_t>(scaled);
+    const size_t i1 = std::min(v.size() - 1, i0 + 1);
+    const double frac = scaled - static_cast<double>(i0);
+    return (1 - frac) * v[i0] + frac * v[i1];
+  }
+  return std::nullopt;
+}
+
+void parse_model_parameters(const YAML::Node& p, const std::string& file, const std::string& where, ParamMap& out) {
   if (!p.IsMap()) throw_bad_input(file, where + ": must be a mapping");
   for (const auto& kv : p) {
     const std::string k = kv.first.as<std::string>();
@@ -109,15 +154,19 @@ void validate(const MergeConfig& cfg, const std::vector<ModelEntry>& models) {
                                 (per_model.empty() ? "" : "; per model: " + join(per_model)) + ")");
   if (!cfg.rescale.empty() && !global_names.count("rescale"))
     throw_bad_input(file, "parameters.rescale: not a parameter of " + cfg.method + " (only DARE/DELLA methods rescale)");
-  auto range = [&](const std::string& key, double v, const std::string& where) {
-    if (key == "density" && !(v >= 0 && v <= 1)) throw_bad_input(file, where + ": density " + std::to_string(v) + " outside [0, 1]");
-    if ((key == "epsilon" || key == "gamma") && !(v >= 0 && v < 1))
-      throw_bad_input(file, where + ": " + key + " " + std::to_string(v) + " outside [0, 1)");
+  auto range = [&](const std::string& key, const ParamSetting& ps, const std::string& where) {
+    for (const auto& c : ps.conds)
+      for (double v : c.values) {
+        if (key == "density" && !(v >= 0 && v <= 1)) throw_bad_input(file, where + ": density " + std::to_string(v) + " outside [0, 1]");
+        if ((key == "epsilon" || key == "gamma") && !(v >= 0 && v < 1))
+          throw_bad_input(file, where + ": " + key + " " + std::to_string(v) + " outside [0, 1)");
+        if (key == "t" && !(v >= 0 && v <= 1)) throw_bad_input(file, where + ": t " + std::to_string(v) + " outside [0, 1]");
+      }
   };
   for (const auto& [k, v] : cfg.global) range(k, v, "parameters." + k);
   std::set<fs::path> seen;
   for (const auto& e : models) {
-    if (cfg.schedule == "cascade" && e.parameters.count("weight") && e.parameters.at("weight") != 1.0)
+    if (cfg.schedule == "cascade" && e.parameters.count("weight") && !e.parameters.at("weight").is_number(1.0))
       throw_bad_input(file, "model '" + e.name + "': schedule: cascade merges 1:1 at every step; remove its weight");
     for (const auto& [k, v] : e.parameters) {
       if (!per_model.count(k))
@@ -132,8 +181,13 @@ void validate(const MergeConfig& cfg, const std::vector<ModelEntry>& models) {
 
 void require_enough_models(const MergeConfig& cfg, size_t n) {
   const Method& m = find_method(cfg.method);
-  if (n < std::max<size_t>(2, m.min_models()) && !(cfg.base_model && m.needs_base() && n >= m.min_models()))
-    throw_bad_input(cfg.source, "models: " + std::to_string(n) + " model(s); a merge needs at least 2 inputs");
+  const size_t inputs = n + (cfg.base_model && m.needs_base() ? 1 : 0);  // others ignore the base
+  if (n < m.min_models() || inputs < m.min_inputs())
+    throw_bad_input(cfg.source, "models: " + std::to_string(n) + " model(s); a merge needs at least " +
+                                    std::to_string(m.min_inputs()) + " inputs");
+  if (n > m.max_models())
+    throw_bad_input(cfg.source, "models: " + std::to_string(n) + " model(s) besides the base, but " + cfg.method + " takes " +
+                                    std::to_string(m.max_models()) + (m.needs_base() ? " (and base_model)" : ""));
 }
 
 MergeJob load_mergekit_yaml(const fs::path& path) {
@@ -190,7 +244,7 @@ MergeJob load_mergekit_yaml(const fs::path& path) {
   validate(s, job.models);
   require_enough_models(s, job.models.size());
   if (s.schedule == "cascade")
-    for (auto& e : job.models) e.parameters.try_emplace("weight", 1.0);  // 1:1 at every step
+    for (auto& e : job.models) e.parameters.try_emplace("weight", ParamSetting::number(1.0));  // 1:1 at every step
   return job;
 }
 

@@ -7,8 +7,8 @@ namespace uqmerge::merge {
 namespace fs = std::filesystem;
 
 namespace {
-std::vector<std::map<std::string, double>> parameters_of(const std::vector<ModelEntry>& entries) {
-  std::vector<std::map<std::string, double>> p;
+std::vector<ParamMap> parameters_of(const std::vector<ModelEntry>& entries) {
+  std::vector<ParamMap> p;
   for (const auto& e : entries) p.push_back(e.parameters);
   return p;
 }
@@ -49,6 +49,7 @@ Merger::Merger(std::vector<const Checkpoint*> candidates, const std::vector<Mode
     s.specs.push_back({src, s.opts.out_dtype ? *s.opts.out_dtype : ref.info(n).dtype, ref.info(n).shape});
     bytes.push_back(s.specs.back().nbytes());
   }
+  s.check_settings();
   s.owner = dist::assign_by_bytes(bytes, comm.size());
   for (size_t i = 0; i < s.names.size(); ++i)
     if (s.owner[i] == comm.rank()) {
@@ -85,10 +86,9 @@ void Merger::compute(const std::vector<size_t>& members) {
   const auto t0 = std::chrono::steady_clock::now();
   Impl& s = *impl_;
   for (size_t m : members) UQ_CHECK(m < s.cands.size(), "member index out of range");
-  const Params p = s.resolve(members);
   s.spare = std::move(s.kept);
   s.kept.clear();
-  for (size_t i : s.mine) s.kept[i] = s.merge_one(i, members, p);
+  for (size_t i : s.mine) s.kept[i] = s.merge_one(i, members, s.resolve(members, i));
   s.spare.clear();
   s.note_members(members);
   stats_.read_merge_seconds += since(t0);

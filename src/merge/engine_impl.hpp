@@ -35,7 +35,7 @@ using namespace engine_detail;  // private header of merge/engine*.cpp
 
 struct Merger::Impl {
   std::vector<const Checkpoint*> cands;
-  std::vector<std::map<std::string, double>> params;
+  std::vector<ParamMap> params;
   const Checkpoint* base = nullptr;
   const Checkpoint* ref = nullptr;
   MergeConfig opts;
@@ -59,7 +59,7 @@ struct Merger::Impl {
   uint64_t resident_bytes = 0;
   Stats* stats = nullptr;
 
-  Impl(std::vector<const Checkpoint*> c, std::vector<std::map<std::string, double>> p, const Checkpoint* b, MergeConfig o,
+  Impl(std::vector<const Checkpoint*> c, std::vector<ParamMap> p, const Checkpoint* b, MergeConfig o,
        bool inc, dist::Communicator& cm)
       : cands(std::move(c)), params(std::move(p)), base(b), opts(std::move(o)), incremental_(inc), comm(cm),
         method(find_method(opts.method)) {}
@@ -88,29 +88,80 @@ struct Merger::Impl {
     if (!resident.count({m, i})) cands[m]->view(names[i]).release();
   }
 
-  Params resolve(const std::vector<size_t>& members) const {
+  // Filters that match no tensor and gradients longer than the layers are bad input: mergekit
+  // would quietly ignore the one and interpolate the other past the last layer.
+  void check_settings() const {
+    const Impl& s = *this;
+    const int64_t layers = s.ref->config().text.num_hidden_layers;
+    auto check = [&](const std::string& where, const std::string& key, const ParamSetting& ps) {
+      for (const auto& c : ps.conds) {
+        if (static_cast<int64_t>(c.values.size()) > std::max<int64_t>(layers, 1))
+          throw_bad_input(s.opts.source, where + key + ": a gradient of " + std::to_string(c.values.size()) +
+                                             " values for a model of " + std::to_string(layers) +
+                                             " layers (give at most one value per layer)");
+        if (!c.filter.empty() &&
+            std::none_of(s.specs.begin(), s.specs.end(), [&](const TensorSpec& t) { return t.name.find(c.filter) != std::string::npos; }))
+          throw_bad_input(s.opts.source, where + key + ": filter '" + c.filter + "' matches no tensor of " + s.ref->dir().string() +
+                                             " (filters are substrings of the checkpoint's tensor names, e.g. self_attn, mlp)");
+      }
+    };
+    for (const auto& [k, ps] : s.opts.global) check("parameters.", k, ps);
+    for (size_t m = 0; m < s.params.size(); ++m)
+      for (const auto& [k, ps] : s.params[m]) check("model '" + s.cands[m]->dir().string() + "': parameters.", k, ps);
+  }
+
+  // Tensor i's position among the layers for gradients (mergekit: layer k of L at k / (L - 1),
+  // 1 when L = 1; embeddings, norms, head and projector at 0).
+  double layer_t(size_t i) const {
+    const std::string& n = names[i];
+    const ModelConfig& c = ref->config();
+    auto position = [&](const std::string& prefix, int64_t layers) -> std::optional<double> {
+      if (n.rfind(prefix, 0) != 0) return std::nullopt;
+      const int64_t k = std::stoll(n.substr(prefix.size()));
+      return layers > 1 ? static_cast<double>(k) / static_cast<double>(layers - 1) : 1.0;
+    };
+    if (auto t = position("lm.layers.", c.text.num_hidden_layers)) return *t;
+    if (c.vision)
+      if (auto t = position("vision.encoder.layers.", c.vision->num_hidden_layers)) return *t;
+    return 0.0;
+  }
+
+  // The parameters of tensor i (filters match its checkpoint name, gradients its layer).
+  Params resolve(const std::vector<size_t>& members, size_t i) const {
+    const std::string& tensor = specs[i].name;
+    const double t = layer_t(i);
+    auto global = [&](const std::string& k) -> std::optional<double> {
+      auto it = opts.global.find(k);
+      return it == opts.global.end() ? std::nullopt : it->second.at(tensor, t);
+    };
     Params p;
-    const auto& g = opts.global;
-    p.normalize = g.count("normalize") ? g.at("normalize") != 0 : method.default_normalize();
-    p.lambda = g.count("lambda") ? g.at("lambda") : 1.0;
-    p.filter_wise = g.count("filter_wise") && g.at("filter_wise") != 0;
+    p.normalize = global("normalize") ? *global("normalize") != 0 : method.default_normalize();
+    p.lambda = global("lambda").value_or(1.0);
+    p.filter_wise = global("filter_wise").value_or(0.0) != 0;
+    p.t = global("t").value_or(0.5);
     p.rescale = opts.rescale.empty() ? method.default_rescale()
               : opts.rescale == "density" ? Rescale::Density
               : opts.rescale == "l1"      ? Rescale::L1
                                           : Rescale::None;
     for (const auto& spec : method.params()) {
-      if (!spec.per_model) continue;
+      if (!spec.per_model) {
+        if (!spec.default_value && spec.name != "rescale" && !global(spec.name))
+          throw_bad_input(opts.source, "parameter '" + spec.name + "' is required by " + opts.method + " (for tensor '" + tensor + "')");
+        continue;
+      }
       std::vector<double>* dst = spec.name == "weight" ? &p.weight : spec.name == "density" ? &p.density
-                               : spec.name == "gamma" ? &p.gamma : spec.name == "epsilon" ? &p.epsilon : nullptr;
+                               : spec.name == "gamma" ? &p.gamma : spec.name == "epsilon" ? &p.epsilon
+                               : spec.name == "scale" ? &p.scale : nullptr;
       if (!dst) continue;
       for (size_t m : members) {
-        const auto& mp = params[m];
-        if (mp.count(spec.name)) dst->push_back(mp.at(spec.name));
-        else if (g.count(spec.name)) dst->push_back(g.at(spec.name));
-        else if (spec.default_value) dst->push_back(*spec.default_value);
-        else
+        std::optional<double> v;
+        if (auto it = params[m].find(spec.name); it != params[m].end()) v = it->second.at(tensor, t);
+        if (!v) v = global(spec.name);
+        if (!v) v = spec.default_value;
+        if (!v)
           throw_bad_input(opts.source, "model '" + cands[m]->dir().string() + "': parameter '" + spec.name + "' is required by " +
                                            opts.method);
+        dst->push_back(*v);
       }
     }
     return p;
@@ -280,7 +331,7 @@ struct Merger::Impl {
     bool borrowed = false;  // result views a mapping or the resident store
     if (is_vision(n) && !opts.merge_vision) {
       return to_torch(ref->view(n)).to(torch_scalar_type(spec.dtype)).contiguous();  // checked identical, copied
-    } else if (members.size() == 1 && !base) {
+    } else if (members.size() == 1 && !base && method.single_is_identity()) {
       result = input(members[0], i);
       borrowed = true;
     } else if (opts.schedule == "cascade") {

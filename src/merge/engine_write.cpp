@@ -13,8 +13,7 @@ void Merger::write(const fs::path& out, const std::string& card, bool overwrite,
   const Checkpoint& ref = *s.ref;
   const int rank = s.comm.rank(), R = s.comm.size();
   const fs::path tmp = fs::path(out.string() + ".tmp");
-  std::optional<Params> p;
-  if (members) p = s.resolve(*members);  // parameter errors before anything is created
+  if (members && !s.names.empty()) (void)s.resolve(*members, 0);  // parameter errors before anything is created
   if (rank == 0) {
     if (fs::exists(out) && !overwrite) throw_bad_input(out.string(), "output directory exists (pass --overwrite to replace it)");
     require_replaceable(out, is_model_file);  // never delete what is not a model file
@@ -64,11 +63,11 @@ void Merger::write(const fs::path& out, const std::string& card, bool overwrite,
   for (size_t k = first_shard[static_cast<size_t>(rank)]; k < first_shard[static_cast<size_t>(rank) + 1]; ++k) {
     SafetensorsWriter w(tmp / plan.shards[k].filename, plan.shards[k].tensors, Metadata{{"format", "pt"}});
     for (size_t i : shard_tensors[k]) {
-      if (members && s.stream_running_sum(i, *members, *p, w)) {
+      if (members && s.stream_running_sum(i, *members, s.resolve(*members, i), w)) {
         progress.advance();
         continue;
       }
-      at::Tensor t = members ? s.merge_one(i, *members, *p) : s.kept.at(i);
+      at::Tensor t = members ? s.merge_one(i, *members, s.resolve(*members, i)) : s.kept.at(i);
       w.write(s.specs[i].name, t.data_ptr(), t.nbytes());
       if (is_vision(s.names[i]) && !s.opts.merge_vision) ref.view(s.names[i]).release();
       progress.advance();

@@ -52,7 +52,7 @@ Evaluations::Evaluations(Session& s, const RunOptions& opts)
   std::vector<merge::ModelEntry> entries = cfg.models;
   for (size_t m = 0; m < s.checkpoints.size(); ++m) {
     cands.push_back(&s.checkpoints[m]);
-    entries[m].parameters.try_emplace("weight", 1.0);  // plain averaging unless told otherwise
+    entries[m].parameters.try_emplace("weight", merge::ParamSetting::number(1.0));  // plain averaging unless told otherwise
   }
   if (cfg.merge.base_model) {
     Checkpoint::Options copts;

@@ -59,4 +59,44 @@ expect output-exists "${refused[@]}" --err "out: output directory exists \(pass 
 $M2"
 expect "output-exists: the existing directory is untouched" -- test -e "$work/out/keep"
 rm -rf "$work/out"
+# mergekit YAML in full: filters, gradients and the two-model methods, refused before any compute
+expect filter-matches-nothing "${refused[@]}" --err "c.yml: model '.*m0': parameters.weight: filter 'vision_tower' matches no tensor of .*m0" -- merge "merge_method: linear
+models:
+  - model: m0
+    parameters: {weight: [{filter: vision_tower, value: 0.3}, {value: 1.0}]}
+  - model: m1
+    parameters: {weight: 1.0}"
+expect gradient-too-long "${refused[@]}" --err "c.yml: parameters.t: a gradient of 3 values for a model of 2 layers \(give at most one value per layer\)" -- merge "merge_method: slerp
+base_model: m0
+parameters: {t: [0.1, 0.5, 0.9]}
+models:
+  - model: m0
+  - model: m1"
+expect slerp-two-models "${refused[@]}" --err "c.yml: models: 2 model\(s\) besides the base, but slerp takes 1 \(and base_model\)" -- merge "merge_method: slerp
+base_model: base
+parameters: {t: 0.5}
+models:
+  - model: m0
+  - model: m1"
+expect slerp-no-t "${refused[@]}" --err "parameter 't' is required by slerp" -- merge "merge_method: slerp
+base_model: m0
+models:
+  - model: m0
+  - model: m1"
+expect t-range "${refused[@]}" --err "c.yml: parameters.t: t 1.500000 outside \[0, 1\]" -- merge "merge_method: nearswap
+base_model: m0
+parameters: {t: 1.5}
+models:
+  - model: m0
+  - model: m1"
+expect bad-condition "${refused[@]}" --err "c.yml: models\[\].parameters.weight: condition key 'when' \(valid: filter, value\)" -- merge "merge_method: linear
+models:
+  - model: m0
+    parameters: {weight: [{when: mlp, value: 0.3}]}
+  - model: m1
+    parameters: {weight: 1.0}"
+expect passthrough-two "${refused[@]}" --err "passthrough takes 1" -- merge "merge_method: passthrough
+models:
+  - model: m0
+  - model: m1"
 testlib_summary

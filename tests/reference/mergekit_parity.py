@@ -82,6 +82,45 @@ for name, text in cases.items():
     diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a if k in b)
     check(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e}")
 
+# mergekit YAML in full: per-tensor filters, layer gradients (3-layer models, so gradients
+# interpolate between entries) and the methods beyond the paper's, each against mergekit-yaml.
+cfg3 = LlamaConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                   intermediate_size=128, vocab_size=96)
+base3 = LlamaForCausalLM(cfg3).eval()
+base3.save_pretrained(work / "base3")
+for k in range(2):
+    m = LlamaForCausalLM(cfg3).eval()
+    m.load_state_dict(base3.state_dict())
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    m.save_pretrained(work / f"f{k}")
+full_cases = {
+    "linear_filter_gradient": "merge_method: linear\nmodels:\n"
+        "  - model: f0\n    parameters: {weight: [{filter: mlp, value: 0.2}, {filter: self_attn, value: [0.9, 0.1, 0.5]}, {value: 0.8}]}\n"
+        "  - model: f1\n    parameters: {weight: [1.0, 0.25]}\n",
+    "ties_filter_gradient": "merge_method: ties\nbase_model: base3\nparameters: {density: [0.3, 0.9], normalize: true}\nmodels:\n"
+        "  - model: f0\n    parameters: {weight: [{filter: down_proj, value: 0.4}, {value: 1.0}]}\n"
+        "  - model: f1\n    parameters: {weight: 0.7, density: [{filter: embed, value: 0.5}]}\n",
+    "slerp": "merge_method: slerp\nbase_model: f0\nparameters:\n  t: [{filter: self_attn, value: [0.0, 0.5, 1.0]}, {filter: mlp, value: [1.0, 0.3]}, {value: 0.35}]\n"
+             "models:\n  - model: f0\n  - model: f1\n",
+    "nearswap": "merge_method: nearswap\nbase_model: f0\nparameters: {t: [0.005, 0.03]}\nmodels:\n  - model: f0\n  - model: f1\n",
+    "passthrough": "merge_method: passthrough\nmodels:\n  - model: f1\n    parameters: {scale: [{filter: lm_head, value: 0.5}, {value: 1.0}]}\n",
+}
+for name, text in full_cases.items():
+    (work / f"{name}.yml").write_text(text + "dtype: float32\n")
+    r1 = subprocess.run([mk, f"{name}.yml", f"mk_{name}", "--no-copy-tokenizer", "--no-write-model-card"], cwd=work,
+                        capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    r2 = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
+    if r1.returncode or r2.returncode:
+        check(False, f"{name}: mergekit rc {r1.returncode} {r1.stderr[-300:]} / uqmerge rc {r2.returncode} {r2.stderr[-300:]}")
+        continue
+    a, b = tensors(work / f"mk_{name}"), tensors(work / f"uq_{name}")
+    same_names = set(a) == set(b)
+    exact = same_names and all(torch.equal(a[k], b[k]) for k in a)
+    diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a if k in b)
+    check(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e} (bit-identical: {exact})")
+
 # The release's cascade schedule (uqmerge's `schedule: cascade`, in float16 as the release runs
 # it) against the release's way: a chain of mergekit-yaml 1:1 linear merges, each step's output
 # written to disk and merged with the next model. Bit-identical.

@@ -23,11 +23,30 @@ namespace uqmerge::merge {
 // Every merge method's name, in the registry's order (merge/registry.cpp).
 std::vector<std::string> method_names();
 
+// One parameter as mergekit's YAML states it (its ParameterSetting): a number (true/false as
+// 1/0); a gradient — a list of numbers interpolated linearly over the layers (layer i of L at
+// t = i / (L - 1), t = 1 when L = 1; tensors outside the layers at t = 0); or a list of
+// conditions {filter: SUBSTRING, value: number or gradient} where the first condition whose
+// filter is a substring of the tensor's name (no filter, or "*": every tensor) gives the value.
+// No matching condition: the next scope decides (the model's, then the global, then the default).
+struct ParamSetting {
+  struct Cond {
+    std::string filter;          // "" = every tensor
+    std::vector<double> values;  // 1: a number; more: a gradient
+  };
+  std::vector<Cond> conds;
+  static ParamSetting number(double v) { return {{{"", {v}}}}; }
+  // The value for `tensor` (its name in the checkpoint) at layer position t in [0, 1].
+  std::optional<double> at(const std::string& tensor, double t) const;
+  bool is_number(double v) const { return conds.size() == 1 && conds[0].filter.empty() && conds[0].values == std::vector<double>{v}; }
+};
+using ParamMap = std::map<std::string, ParamSetting>;
+
 // One input model: a candidate of `run`, a member of a mergekit `models:` list.
 struct ModelEntry {
   std::string name;  // default: the directory's name
   std::filesystem::path path;
-  std::map<std::string, double> parameters;  // per-model merge parameters (weight, density, ...)
+  ParamMap parameters;  // per-model merge parameters (weight, density, ...)
 };
 
 struct MergeConfig {
@@ -39,7 +58,7 @@ struct MergeConfig {
   // weighs 2^-(t-k+1), the first 2^-(t-1)). Cascade needs the linear method.
   std::string schedule = "uniform";
   std::optional<std::filesystem::path> base_model;
-  std::map<std::string, double> global;     // normalize, lambda, int8_mask, filter_wise, per-model defaults
+  ParamMap global;                          // normalize, lambda, t, filter_wise, ..., per-model defaults
   std::string rescale;                      // "", density, l1, none ("": the method's default)
   std::optional<DType> out_dtype;           // default: the reference's dtype per tensor
   uint64_t seed = 0;                        // random masks (DARE, DELLA)
@@ -61,10 +80,9 @@ MergeJob load_mergekit_yaml(const std::filesystem::path& path);
 // `uqmerge run`'s `merge:` mapping (method, schedule, parameters, resident_memory_mb) into `out`;
 // `file` names the config in errors.
 void parse_merge_section(const YAML::Node& merge, const std::string& file, MergeConfig& out);
-// A `parameters:` mapping of one model (numbers; true/false as 1/0) into `out` — names are
-// checked by validate(), once the method is known.
-void parse_model_parameters(const YAML::Node& params, const std::string& file, const std::string& where,
-                            std::map<std::string, double>& out);
+// A `parameters:` mapping of one model (numbers, gradients, filtered conditions) into `out` —
+// names are checked by validate(), once the method is known.
+void parse_model_parameters(const YAML::Node& params, const std::string& file, const std::string& where, ParamMap& out);
 // Every check that needs the method: the method exists, needs_base has a base_model, each
 // global and per-model parameter is one the method declares, values are in range, no model
 // listed twice. Bad input naming `cfg.source` and the key.

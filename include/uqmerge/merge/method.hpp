@@ -9,6 +9,7 @@
 //   breadcrumbs[_ties] + drop the gamma largest and the smallest, keep density
 //   della[_linear]    + rank-dependent keep probabilities density +/- epsilon (MagPrune)
 //   model_stock       t = N cos/(1 + (N-1) cos), t * mean_i x_i + (1 - t) base (per tensor or row)
+//   slerp, nearswap   between the base and one model at t; passthrough: one model (x scale)
 // DARE/DELLA rescaling: `rescale: density` divides kept values by their keep probability (the
 // DARE/DELLA papers, mergekit 0.0.4.4 which the paper's release vendors; default), `l1` matches
 // the L1 norm (mergekit >= Feb 2025; `rescale: true` in mergekit 0.1.x), `none`.
@@ -36,10 +37,12 @@ struct Params {
   double lambda = 1.0;
   Rescale rescale = Rescale::Density;
   bool filter_wise = false;          // model_stock
+  double t = 0.5;                    // slerp, nearswap: the interpolation / swap parameter
   std::vector<double> weight;        // per model
   std::vector<double> density;       // per model
   std::vector<double> gamma;         // per model (breadcrumbs)
   std::vector<double> epsilon;       // per model (della)
+  std::vector<double> scale;         // per model (passthrough)
 };
 
 struct TensorGroup {
@@ -59,7 +62,11 @@ class Method {
   virtual ~Method() = default;
   virtual const std::string& name() const = 0;
   virtual bool needs_base() const = 0;
-  virtual size_t min_models() const { return 1; }
+  virtual size_t min_models() const { return 1; }          // models besides the base
+  virtual size_t max_models() const { return SIZE_MAX; }   // models besides the base
+  virtual size_t min_inputs() const { return 2; }          // models plus the base, if any
+  // Whether one member alone merges to itself (run's step 1; false for passthrough's scale).
+  virtual bool single_is_identity() const { return true; }
   virtual std::vector<ParamSpec> params() const = 0;
   // Defaults of the global flags that differ per method (normalize, rescale).
   virtual bool default_normalize() const { return false; }
@@ -87,5 +94,6 @@ const Method& find_method(const std::string& name);
 std::vector<const Method*> linear_methods();
 std::vector<const Method*> task_arithmetic_methods();
 std::vector<const Method*> model_stock_methods();
+std::vector<const Method*> interpolation_methods();  // slerp, nearswap, passthrough
 
 }  // namespace uqmerge::merge
