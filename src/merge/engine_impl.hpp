@@ -145,8 +145,10 @@ struct Merger::Impl {
                                           : Rescale::None;
     for (const auto& spec : method.params()) {
       if (!spec.per_model) {
-        if (!spec.default_value && spec.name != "rescale" && !global(spec.name))
-          throw_bad_input(opts.source, "parameter '" + spec.name + "' is required by " + opts.method + " (for tensor '" + tensor + "')");
+        if (spec.name == "rescale") continue;  // opts.rescale
+        const std::optional<double> v = global(spec.name) ? global(spec.name) : spec.default_value;
+        if (!v) throw_bad_input(opts.source, "parameter '" + spec.name + "' is required by " + opts.method + " (for tensor '" + tensor + "')");
+        p.shared[spec.name] = *v;
         continue;
       }
       std::vector<double>* dst = spec.name == "weight" ? &p.weight : spec.name == "density" ? &p.density

@@ -12,7 +12,7 @@ namespace {
 const std::vector<const Method*>& all() {
   static const std::vector<const Method*> methods = [] {
     std::vector<const Method*> v;
-    for (auto* f : {&linear_methods, &task_arithmetic_methods, &model_stock_methods, &interpolation_methods})
+    for (auto* f : {&linear_methods, &task_arithmetic_methods, &model_stock_methods, &interpolation_methods, &spherical_methods})
       for (const Method* m : f()) v.push_back(m);
     return v;
   }();

@@ -106,6 +106,15 @@ full_cases = {
              "models:\n  - model: f0\n  - model: f1\n",
     "nearswap": "merge_method: nearswap\nbase_model: f0\nparameters: {t: [0.005, 0.03]}\nmodels:\n  - model: f0\n  - model: f1\n",
     "passthrough": "merge_method: passthrough\nmodels:\n  - model: f1\n    parameters: {scale: [{filter: lm_head, value: 0.5}, {value: 1.0}]}\n",
+    "multislerp": "merge_method: multislerp\nmodels:\n  - model: f0\n    parameters: {weight: 0.7}\n"
+                  "  - model: f1\n    parameters: {weight: [0.2, 0.6]}\n  - model: base3\n    parameters: {weight: 0.4}\n",
+    "multislerp_base": "merge_method: multislerp\nbase_model: base3\nmodels:\n  - model: f0\n    parameters: {weight: 1.0}\n"
+                       "  - model: f1\n    parameters: {weight: 0.5}\n",
+    "karcher": "merge_method: karcher\nparameters: {max_iter: 20, tol: 1e-6}\nmodels:\n  - model: f0\n  - model: f1\n  - model: base3\n",
+    "nuslerp": "merge_method: nuslerp\nmodels:\n  - model: f0\n    parameters: {weight: 0.3}\n  - model: f1\n    parameters: {weight: 0.7}\n",
+    "nuslerp_base_rows": "merge_method: nuslerp\nbase_model: base3\nparameters: {nuslerp_flatten: false, nuslerp_row_wise: true}\n"
+                         "models:\n  - model: f0\n    parameters: {weight: 1.0}\n  - model: f1\n    parameters: {weight: 0.5}\n",
+    "sce": "merge_method: sce\nbase_model: base3\nparameters: {select_topk: 0.4}\nmodels:\n  - model: f0\n  - model: f1\n",
 }
 for name, text in full_cases.items():
     (work / f"{name}.yml").write_text(text + "dtype: float32\n")

@@ -139,12 +139,15 @@ TEST(Dataset, BadInputNamesFileLineAndProblem) {
   expect_bad_input([&] { load("1\tq\t\ta\t\t\t\t\tc\t" + img + "\n"); }, {"b.tsv:2", "1 options; at least 2"});
   expect_bad_input([&] { load("1\tq\t\ta\tb\t\t\t\tc\t" + img + "\n1\tq\t\ta\tb\t\t\t\tc\t" + img + "\n"); },
                    {"b.tsv:3", "duplicate index '1'"});
-  expect_bad_input([&] { load("1\tq\t\ta\tb\t\t\t\tc\t99\n"); }, {"b.tsv:2", "refers to row '99'"});
+  // A short cell that is no row's index: named as invalid base64 too, not only a missing row.
+  expect_bad_input([&] { load("1\tq\t\ta\tb\t\t\t\tc\t99\n"); },
+                   {"b.tsv:2", "image cell '99' is not valid base64 image data", "no row has that index"});
   expect_bad_input([&] { load("1\tq\t\ta\tb\t\t\tE\tc\t" + img + "\n"); }, {"b.tsv:2", "answer 'E'"});
   expect_bad_input([&] { load("1\tq\ta\tb\n"); }, {"b.tsv:2", "4 fields, the header 10"});
   expect_bad_input([&] { load("1\tq\t\ta\tb\t\t\t\tc\t" + img + "\n", 30); }, {"needs that many distinct options"});
-  const Dataset bad64 = load("1\tq\t\ta\tb\t\t\t\tc\t" + std::string(80, '!') + "\n");
-  expect_bad_input([&] { bad64.image(0); }, {"b.tsv:2", "row '1'", "not valid base64"});
+  // A corrupt embedded image fails when the file is loaded, before any compute.
+  expect_bad_input([&] { load("1\tq\t\ta\tb\t\t\t\tc\t" + std::string(80, '!') + "\n"); },
+                   {"b.tsv:2", "row '1'", "not valid base64"});
   const Dataset notimg = load("1\tq\t\ta\tb\t\t\t\tc\t" + b64(std::vector<uint8_t>(70, 7)) + "\n");
   expect_bad_input([&] { notimg.image(0); }, {"b.tsv:2", "not a readable image"});
   write_text(d / "p.jsonl", R"({"question": "Q", "options": ["a", "b"], "image": "missing.png"})" "\n");

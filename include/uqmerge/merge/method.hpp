@@ -10,6 +10,7 @@
 //   della[_linear]    + rank-dependent keep probabilities density +/- epsilon (MagPrune)
 //   model_stock       t = N cos/(1 + (N-1) cos), t * mean_i x_i + (1 - t) base (per tensor or row)
 //   slerp, nearswap   between the base and one model at t; passthrough: one model (x scale)
+//   multislerp, karcher, nuslerp, sce   on the sphere / select-calculate-erase (merge/spherical.cpp)
 // DARE/DELLA rescaling: `rescale: density` divides kept values by their keep probability (the
 // DARE/DELLA papers, mergekit 0.0.4.4 which the paper's release vendors; default), `l1` matches
 // the L1 norm (mergekit >= Feb 2025; `rescale: true` in mergekit 0.1.x), `none`.
@@ -43,6 +44,11 @@ struct Params {
   std::vector<double> gamma;         // per model (breadcrumbs)
   std::vector<double> epsilon;       // per model (della)
   std::vector<double> scale;         // per model (passthrough)
+  std::map<std::string, double> shared;  // every global parameter the method declares, resolved (defaults filled)
+  double shared_or(const std::string& k, double def) const {
+    auto it = shared.find(k);
+    return it == shared.end() ? def : it->second;
+  }
 };
 
 struct TensorGroup {
@@ -95,5 +101,6 @@ std::vector<const Method*> linear_methods();
 std::vector<const Method*> task_arithmetic_methods();
 std::vector<const Method*> model_stock_methods();
 std::vector<const Method*> interpolation_methods();  // slerp, nearswap, passthrough
+std::vector<const Method*> spherical_methods();      // multislerp, karcher, nuslerp, sce
 
 }  // namespace uqmerge::merge
