@@ -22,17 +22,24 @@ from uqtest import check, summary  # noqa: E402
 work, uq, mk = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 work.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
-cfg = LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  intermediate_size=128, vocab_size=96)
-base = LlamaForCausalLM(cfg).eval()
-base.save_pretrained(work / "base")
-for k in range(3):
-    m = LlamaForCausalLM(cfg).eval()
-    m.load_state_dict(base.state_dict())
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    m.save_pretrained(work / f"m{k}")
+
+
+def fine_tunes(layers, base_name, names):
+    """A tiny LLaMA base with `layers` layers and fine-tunes of it (base + N(0, 0.02^2) noise)."""
+    cfg = LlamaConfig(hidden_size=64, num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      intermediate_size=128, vocab_size=96)
+    base = LlamaForCausalLM(cfg).eval()
+    base.save_pretrained(work / base_name)
+    for name in names:
+        m = LlamaForCausalLM(cfg).eval()
+        m.load_state_dict(base.state_dict())
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * 0.02)
+        m.save_pretrained(work / name)
+
+
+fine_tunes(2, "base", ["m0", "m1", "m2"])
 
 # A valid checkpoint of another shape, for the bad-input tests (tests/e2e/test_merge_bad_input.sh).
 LlamaForCausalLM(LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
@@ -43,6 +50,22 @@ def tensors(d):
     for f in sorted(Path(d).glob("*.safetensors")):
         out.update(load_file(str(f)))
     return out
+
+
+def against_mergekit(name, text):
+    """mergekit-yaml and `uqmerge merge` on one YAML (fp32): every tensor within 1e-6."""
+    (work / f"{name}.yml").write_text(text + "dtype: float32\n")
+    r1 = subprocess.run([mk, f"{name}.yml", f"mk_{name}", "--no-copy-tokenizer", "--no-write-model-card"], cwd=work,
+                        capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    r2 = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
+    if r1.returncode or r2.returncode:
+        check(False, f"{name}: mergekit rc {r1.returncode} {r1.stderr[-300:]} / uqmerge rc {r2.returncode} {r2.stderr[-300:]}")
+        return
+    a, b = tensors(work / f"mk_{name}"), tensors(work / f"uq_{name}")
+    same_names = set(a) == set(b)
+    exact = same_names and all(torch.equal(a[k], b[k]) for k in a)
+    diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a if k in b)
+    check(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e} (bit-identical: {exact})")
 
 
 def member(k, **params):
@@ -70,31 +93,11 @@ cases = {
                                + member(0) + member(1) + member(2),
 }
 for name, text in cases.items():
-    (work / f"{name}.yml").write_text(text + "dtype: float32\n")
-    r1 = subprocess.run([mk, f"{name}.yml", f"mk_{name}", "--no-copy-tokenizer", "--no-write-model-card"], cwd=work,
-                        capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
-    r2 = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
-    if r1.returncode or r2.returncode:
-        check(False, f"{name}: mergekit rc {r1.returncode} {r1.stderr[-300:]} / uqmerge rc {r2.returncode} {r2.stderr[-300:]}")
-        continue
-    a, b = tensors(work / f"mk_{name}"), tensors(work / f"uq_{name}")
-    same_names = set(a) == set(b)
-    diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a if k in b)
-    check(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e}")
+    against_mergekit(name, text)
 
 # mergekit YAML in full: per-tensor filters, layer gradients (3-layer models, so gradients
 # interpolate between entries) and the methods beyond the paper's, each against mergekit-yaml.
-cfg3 = LlamaConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-                   intermediate_size=128, vocab_size=96)
-base3 = LlamaForCausalLM(cfg3).eval()
-base3.save_pretrained(work / "base3")
-for k in range(2):
-    m = LlamaForCausalLM(cfg3).eval()
-    m.load_state_dict(base3.state_dict())
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    m.save_pretrained(work / f"f{k}")
+fine_tunes(3, "base3", ["f0", "f1"])
 full_cases = {
     "linear_filter_gradient": "merge_method: linear\nmodels:\n"
         "  - model: f0\n    parameters: {weight: [{filter: mlp, value: 0.2}, {filter: self_attn, value: [0.9, 0.1, 0.5]}, {value: 0.8}]}\n"
@@ -117,18 +120,7 @@ full_cases = {
     "sce": "merge_method: sce\nbase_model: base3\nparameters: {select_topk: 0.4}\nmodels:\n  - model: f0\n  - model: f1\n",
 }
 for name, text in full_cases.items():
-    (work / f"{name}.yml").write_text(text + "dtype: float32\n")
-    r1 = subprocess.run([mk, f"{name}.yml", f"mk_{name}", "--no-copy-tokenizer", "--no-write-model-card"], cwd=work,
-                        capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
-    r2 = subprocess.run([uq, "merge", f"{name}.yml", "-o", f"uq_{name}", "--overwrite"], cwd=work, capture_output=True, text=True)
-    if r1.returncode or r2.returncode:
-        check(False, f"{name}: mergekit rc {r1.returncode} {r1.stderr[-300:]} / uqmerge rc {r2.returncode} {r2.stderr[-300:]}")
-        continue
-    a, b = tensors(work / f"mk_{name}"), tensors(work / f"uq_{name}")
-    same_names = set(a) == set(b)
-    exact = same_names and all(torch.equal(a[k], b[k]) for k in a)
-    diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a if k in b)
-    check(same_names and diff <= 1e-6, f"{name}: {len(b)} tensors, max |uqmerge - mergekit| = {diff:.2e} (bit-identical: {exact})")
+    against_mergekit(name, text)
 
 # The release's cascade schedule (uqmerge's `schedule: cascade`, in float16 as the release runs
 # it) against the release's way: a chain of mergekit-yaml 1:1 linear merges, each step's output
