@@ -135,7 +135,7 @@ struct Merger::Impl {
       return it == opts.global.end() ? std::nullopt : it->second.at(tensor, t);
     };
     Params p;
-    p.normalize = global("normalize") ? *global("normalize") != 0 : method.default_normalize();
+    p.normalize = global("normalize").value_or(method.default_normalize() ? 1.0 : 0.0) != 0;
     p.lambda = global("lambda").value_or(1.0);
     p.filter_wise = global("filter_wise").value_or(0.0) != 0;
     p.t = global("t").value_or(0.5);
@@ -146,7 +146,8 @@ struct Merger::Impl {
     for (const auto& spec : method.params()) {
       if (!spec.per_model) {
         if (spec.name == "rescale") continue;  // opts.rescale
-        const std::optional<double> v = global(spec.name) ? global(spec.name) : spec.default_value;
+        std::optional<double> v = global(spec.name);
+        if (!v) v = spec.default_value;
         if (!v) throw_bad_input(opts.source, "parameter '" + spec.name + "' is required by " + opts.method + " (for tensor '" + tensor + "')");
         p.shared[spec.name] = *v;
         continue;
