@@ -185,26 +185,42 @@ model::RgbImage apply_op(const model::RgbImage& im, AugOp op, double mag) {
   return from_tensor(out);
 }
 
-model::RgbImage augmix(const model::RgbImage& im, const AugMixConfig& cfg, uint64_t seed) {
-  torch::NoGradGuard ng;
+AugMixDraw augmix_draw(const AugMixConfig& cfg, uint64_t seed) {
   RngStream rng(seed, {0x617567ull});
+  AugMixDraw d;
   const auto m = rng.dirichlet({cfg.alpha, cfg.alpha});  // original vs augmented
-  std::vector<double> w = rng.dirichlet(std::vector<double>(static_cast<size_t>(cfg.mixture_width), cfg.alpha));
-  const at::Tensor img = to_tensor(im);
-  at::Tensor mix = img.to(torch::kFloat32).mul(static_cast<float>(m[0]));
+  d.m0 = m[0];
+  d.m1 = m[1];
+  d.weights = rng.dirichlet(std::vector<double>(static_cast<size_t>(cfg.mixture_width), cfg.alpha));
   const int nops = cfg.all_ops ? 13 : 9;
   for (int i = 0; i < cfg.mixture_width; ++i) {
-    model::RgbImage aug = im;
+    std::vector<AugStep>& chain = d.chains.emplace_back();
     const int depth = cfg.chain_depth > 0 ? cfg.chain_depth : 1 + static_cast<int>(rng.below(3));
     for (int s = 0; s < depth; ++s) {
-      const auto op = static_cast<AugOp>(rng.below(static_cast<uint64_t>(nops)));
-      double mag = op_magnitude(op, static_cast<int>(rng.below(static_cast<uint64_t>(cfg.severity))), im.height, im.width);
-      if (op_signed(op) && rng.uniform() <= 0.5) mag = -mag;
-      aug = apply_op(aug, op, mag);
+      AugStep st{static_cast<AugOp>(rng.below(static_cast<uint64_t>(nops))), 0, 1};
+      st.level = static_cast<int>(rng.below(static_cast<uint64_t>(cfg.severity)));
+      if (op_signed(st.op) && rng.uniform() <= 0.5) st.sign = -1;
+      chain.push_back(st);
     }
-    mix.add_(to_tensor(aug).to(torch::kFloat32).mul(static_cast<float>(w[i] * m[1])));
+  }
+  return d;
+}
+
+model::RgbImage augmix(const model::RgbImage& im, const AugMixConfig&, const AugMixDraw& d) {
+  torch::NoGradGuard ng;
+  const at::Tensor img = to_tensor(im);
+  at::Tensor mix = img.to(torch::kFloat32).mul(static_cast<float>(d.m0));
+  for (size_t i = 0; i < d.chains.size(); ++i) {
+    model::RgbImage aug = im;
+    for (const AugStep& st : d.chains[i])
+      aug = apply_op(aug, st.op, st.sign * op_magnitude(st.op, st.level, im.height, im.width));
+    mix.add_(to_tensor(aug).to(torch::kFloat32).mul(static_cast<float>(d.weights[i] * d.m1)));
   }
   return from_tensor(mix.to(torch::kUInt8));  // truncation, as torchvision's final cast
+}
+
+model::RgbImage augmix(const model::RgbImage& im, const AugMixConfig& cfg, uint64_t seed) {
+  return augmix(im, cfg, augmix_draw(cfg, seed));
 }
 
 }  // namespace uqmerge::perturb

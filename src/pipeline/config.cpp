@@ -160,6 +160,7 @@ RunConfig load_config(const fs::path& file) {
     o.augmix.all_ops = x.get<bool>(a, "all_ops", true);
     if (o.augmix.severity < 1 || o.augmix.severity > 10) x.bad("uq.augmix.severity", "must be in 1..10");
     if (o.augmix.mixture_width < 1) x.bad("uq.augmix.mixture_width", "must be at least 1");
+    if (o.augmix.chain_depth > 10) x.bad("uq.augmix.chain_depth", "must be at most 10 (0 or -1: uniform in 1..3)");
     if (!(o.augmix.alpha > 0)) x.bad("uq.augmix.alpha", "must be positive");
   }
   c.datasets = parse_datasets(x, u["datasets"], "uq.datasets");

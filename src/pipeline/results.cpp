@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "uqmerge/io/dtype.hpp"
 #include "uqmerge/io/results_h5.hpp"
+#include "uqmerge/perturb/augmix.hpp"
 #include "uqmerge/perturb/plan.hpp"
 #include "uqmerge/util/version.hpp"
 
@@ -27,6 +29,36 @@ std::string now_iso() {
 namespace {
 // /plan: every (sample, j) draw of every dataset, so an evaluation can be recomputed elsewhere
 // (tests/reference/check_final_uq.py does it with transformers).
+// Each AugMix draw, so that it can be replayed with torchvision (tests/reference/check_final_uq.py):
+// augmix_mix [S, J, 2] (m0, m1), augmix_weights [S, J, width], and per chain and step
+// augmix_op / augmix_level / augmix_sign [S, J, width, max depth] (-1 / 0 / 0 past the chain's end).
+void write_augmix_draws(H5Writer& h5, const std::string& g, const perturb::AugMixConfig& ac, const std::vector<uint64_t>& seeds,
+                        const std::vector<uint64_t>& dims) {
+  const size_t kMaxDepth = static_cast<size_t>(std::max(3, ac.chain_depth));
+  const auto width = static_cast<size_t>(ac.mixture_width);
+  std::vector<double> mix, weights;
+  std::vector<int64_t> op, level, sign;
+  for (uint64_t seed : seeds) {
+    const perturb::AugMixDraw d = perturb::augmix_draw(ac, seed);
+    mix.insert(mix.end(), {d.m0, d.m1});
+    weights.insert(weights.end(), d.weights.begin(), d.weights.end());
+    for (const auto& chain : d.chains) {
+      for (size_t k = 0; k < kMaxDepth; ++k) {
+        const bool on = k < chain.size();
+        op.push_back(on ? static_cast<int64_t>(chain[k].op) : -1);
+        level.push_back(on ? chain[k].level : 0);
+        sign.push_back(on ? chain[k].sign : 0);
+      }
+    }
+  }
+  h5.dataset(g + "/augmix_mix", mix, {dims[0], dims[1], 2});
+  h5.dataset(g + "/augmix_weights", weights, {dims[0], dims[1], width});
+  const std::vector<uint64_t> steps{dims[0], dims[1], width, kMaxDepth};
+  h5.dataset(g + "/augmix_op", op, steps);
+  h5.dataset(g + "/augmix_level", level, steps);
+  h5.dataset(g + "/augmix_sign", sign, steps);
+}
+
 void write_plan(H5Writer& h5, const Session& session) {
   const perturb::PlanConfig& pc = session.cfg.uq.plan;
   h5.group("/plan");
@@ -35,6 +67,16 @@ void write_plan(H5Writer& h5, const Session& session) {
   h5.attr("/plan", "text_perturbation", perturb::text_mode_name(pc.text));
   h5.attr("/plan", "attention_dropout", pc.attention_dropout);
   h5.attr("/plan", "image_perturbation", int64_t{pc.image});
+  if (pc.image) {
+    const perturb::AugMixConfig& ac = session.cfg.uq.augmix;
+    h5.attr("/plan", "augmix_severity", int64_t{ac.severity});
+    h5.attr("/plan", "augmix_mixture_width", int64_t{ac.mixture_width});
+    h5.attr("/plan", "augmix_chain_depth", int64_t{ac.chain_depth});
+    h5.attr("/plan", "augmix_alpha", ac.alpha);
+    h5.attr("/plan", "augmix_all_ops", int64_t{ac.all_ops});
+    const auto& names = perturb::aug_op_names();
+    for (size_t k = 0; k < names.size(); ++k) h5.attr("/plan", fmt::format("augmix_op_{}", k), names[k]);
+  }
   const auto& prompts = perturb::release_prompts();
   h5.attr("/plan", "prompt_count", static_cast<int64_t>(prompts.size()));
   for (size_t k = 0; k < prompts.size(); ++k) h5.attr("/plan", fmt::format("prompt_{}", k), prompts[k]);
@@ -58,6 +100,7 @@ void write_plan(H5Writer& h5, const Session& session) {
     h5.dataset(g + "/text_prompt", text, dims);
     h5.dataset(g + "/dropout_seed", dropout, dims);
     h5.dataset(g + "/image_seed", image, dims);
+    if (pc.image) write_augmix_draws(h5, g, session.cfg.uq.augmix, image, dims);
   }
 }
 }  // namespace

@@ -38,6 +38,21 @@ model::RgbImage apply_op(const model::RgbImage& img, AugOp op, double magnitude)
 double op_magnitude(AugOp op, int level, int height, int width);
 bool op_signed(AugOp op);
 
+// The random part of one AugMix call, drawn from `seed` alone (it does not depend on the
+// image): results.h5 records it under /plan so that anyone can replay the augmentation.
+struct AugStep {
+  AugOp op;
+  int level;  // torchvision's magnitude bin, 0 .. severity-1
+  int sign;   // +1, or -1 for a negated signed op
+};
+struct AugMixDraw {
+  double m0 = 1, m1 = 0;              // original vs augmented ~ Dirichlet(alpha, alpha)
+  std::vector<double> weights;        // per chain ~ Dirichlet(alpha x width)
+  std::vector<std::vector<AugStep>> chains;
+};
+AugMixDraw augmix_draw(const AugMixConfig& cfg, uint64_t seed);
+// mix = m0 * image + sum_i (w_i * m1) * chain_i(image), in float32, truncated to uint8.
+model::RgbImage augmix(const model::RgbImage& img, const AugMixConfig& cfg, const AugMixDraw& draw);
 model::RgbImage augmix(const model::RgbImage& img, const AugMixConfig& cfg, uint64_t seed);
 
 }  // namespace uqmerge::perturb
