@@ -4,6 +4,11 @@
 // classifiers, the option pointer) live here and are never saved.
 #include "trainer_impl.hpp"
 
+#include <ATen/Version.h>
+#include <stdlib.h>
+
+#include <cctype>
+
 namespace uqmerge::zoo::detail {
 
 namespace fs = std::filesystem;
@@ -38,6 +43,13 @@ std::string llava_config_json(const Arch& a) {
                      fmt::arg("tl", a.t_layers), fmt::arg("tn", a.t_heads), fmt::arg("tp", a.max_positions),
                      fmt::arg("vh", a.v_hidden), fmt::arg("vi", a.v_inter), fmt::arg("vl", a.v_layers),
                      fmt::arg("vn", a.v_heads), fmt::arg("s", a.image_size), fmt::arg("p", a.patch_size));
+}
+
+std::string pin_numerics() {
+  if (!std::getenv("UQMERGE_ZOO_UNPINNED")) at::set_num_threads(1);  // the rest: zoo::pin_training_environment
+  std::string cap = at::get_cpu_capability();  // "AVX2", "AVX512", "DEFAULT", ...
+  for (auto& ch : cap) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return cap;
 }
 
 Trainer::Trainer(const Arch& arch, const fs::path& init_dir, const fs::path& tokenizer_dir, uint64_t seed,
@@ -105,6 +117,52 @@ Trainer::Scores Trainer::evaluate(const EvalSet& set, bool blind) {
   });
   const double n = static_cast<double>(set.items.size());
   return {100.0 * static_cast<double>(correct) / n, entropy / n};
+}
+
+namespace {
+bool trained_tensor(const std::string& name) { return name.rfind("projector.", 0) == 0 || name.rfind("lm", 0) == 0; }
+std::map<std::string, at::Tensor> read_weights(const Checkpoint& layout, const fs::path& dir) {
+  const Checkpoint ck = Checkpoint::open(dir);
+  std::map<std::string, at::Tensor> out;
+  for (const auto& name : layout.names()) out.emplace(name, to_torch(ck.view(name)).to(at::kDouble).clone());
+  return out;
+}
+}  // namespace
+
+void Trainer::load_average(const std::vector<fs::path>& dirs) {
+  Impl& m = *impl_;
+  UQ_CHECK(!dirs.empty(), "load_average needs checkpoints");
+  at::NoGradGuard ng;
+  std::map<std::string, at::Tensor> sum;
+  for (const auto& d : dirs)
+    for (auto& [name, t] : read_weights(m.ck, d)) {
+      auto it = sum.find(name);
+      if (it == sum.end()) sum.emplace(name, t);
+      else it->second.add_(t);
+    }
+  for (auto& [name, t] : m.params) t.copy_(sum.at(name).div_(static_cast<double>(dirs.size())));
+}
+
+Trainer::TaskVectors Trainer::task_vectors(const std::vector<fs::path>& dirs) const {
+  const Impl& m = *impl_;
+  at::NoGradGuard ng;
+  std::vector<at::Tensor> taus;
+  double base_sq = 0;
+  for (const auto& [name, t] : m.base)
+    if (trained_tensor(name)) base_sq += t.to(at::kDouble).pow(2).sum().item<double>();
+  for (const auto& d : dirs) {
+    std::vector<at::Tensor> parts;
+    for (auto& [name, t] : read_weights(m.ck, d))
+      if (trained_tensor(name)) parts.push_back((t - m.base.at(name).to(at::kDouble)).reshape({-1}));
+    taus.push_back(at::cat(parts));
+  }
+  TaskVectors out;
+  for (const auto& a : taus) {
+    out.relative_norm.push_back(a.norm().item<double>() / std::sqrt(base_sq));
+    auto& row = out.cosine.emplace_back();
+    for (const auto& b : taus) row.push_back((a.dot(b) / (a.norm() * b.norm())).item<double>());
+  }
+  return out;
 }
 
 void Trainer::save(const fs::path& dir, const std::string& card) const {

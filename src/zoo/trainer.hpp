@@ -42,6 +42,11 @@ struct EvalSet {
   std::vector<Item> items;
 };
 
+// One intra-op thread per rank (the kernel paths were pinned before the libraries loaded:
+// zoo::pin_training_environment). Returns the capability torch uses ("AVX2"; "DEFAULT" on a
+// CPU without AVX2, whose zoo can differ).
+std::string pin_numerics();
+
 class Trainer {
  public:
   // init_dir: a checkpoint directory (config.json + model.safetensors with the initial
@@ -54,7 +59,8 @@ class Trainer {
 
   StageReport pretrain_vision();  // data-parallel over the communicator's ranks
   StageReport train_language();   // data-parallel: the language model alone on the world's text
-  StageReport train_base();       // data-parallel; the result is kept as the base
+  StageReport train_base();       // data-parallel: captions, short answers, reading
+  StageReport train_instruct();   // data-parallel: every held-in family a little; the result is kept as the base
   StageReport train_candidate(const CandidateSpec& spec, int index);  // this rank alone, from the base
   void reset_to_base();
   // One unperturbed pass over the set with the current weights: accuracy (%) and the mean
@@ -63,6 +69,15 @@ class Trainer {
     double accuracy = 0, entropy = 0;
   };
   Scores evaluate(const EvalSet& set, bool blind);
+  // The uniform linear merge of saved checkpoints (zoo candidates) as the current weights.
+  void load_average(const std::vector<std::filesystem::path>& dirs);
+  // Task vectors tau = candidate - base over the trained tensors (projector and language
+  // model): ||tau|| / ||base|| per checkpoint and the pairwise cosines.
+  struct TaskVectors {
+    std::vector<double> relative_norm;
+    std::vector<std::vector<double>> cosine;
+  };
+  TaskVectors task_vectors(const std::vector<std::filesystem::path>& dirs) const;
   // Writes the current weights as a llava-hf checkpoint directory (atomically: dir.tmp, rename).
   void save(const std::filesystem::path& dir, const std::string& model_card) const;
 

@@ -6,6 +6,14 @@ namespace uqmerge::zoo::detail {
 
 namespace fs = std::filesystem;
 
+namespace {
+// The merging regime's knobs (docs/decisions.md, "Demo zoo: the merging regime"): the base's
+// instruction pass is long enough to give partial skill on every family, the fine-tunes are
+// short and 5x gentler, and the harmful ones 3x harder again (over-confident).
+constexpr int64_t kLanguageSteps = 700, kBaseSteps = 600, kInstructSteps = 700, kCandidateSteps = 150;
+constexpr double kInstructLr = 1e-3, kCandidateLr = 2e-4, kHarmfulLr = 6e-4;
+}  // namespace
+
 StageReport Trainer::pretrain_vision() {
   Impl& m = *impl_;
   const auto t0 = Clock::now();
@@ -57,7 +65,7 @@ StageReport Trainer::train_language() {
   st.name = "language";
   st.params = m.select({"lm"});
   st.peak_lr = 2e-3;
-  st.steps = m.steps(700);
+  st.steps = m.steps(kLanguageSteps);
   st.batch = 32;
   st.stream = hash_name("language");
   st.pointer = true;
@@ -77,7 +85,7 @@ StageReport Trainer::train_base() {
   st.name = "base";
   st.params = m.select({"projector.", "lm"});
   st.peak_lr = 1.5e-3;
-  st.steps = m.steps(600);
+  st.steps = m.steps(kBaseSteps);
   st.batch = 16;
   st.stream = hash_name("base");
   st.patch_aux = true;
@@ -91,6 +99,37 @@ StageReport Trainer::train_base() {
       const Item it = ask(s, qa[rng.below(qa.size())], rng, m.world);
       e = m.text_example(it.question, it.options[static_cast<size_t>(it.answer)], true);
     } else e = m.mc_example(Impl::reading_item(rng), LabelRule::Correct, true, true);
+    m.add_image(e, s);
+    return e;
+  };
+  return m.run(st);
+}
+
+// LLaVA-1.5's candidates are fine-tunes of an instruction-tuned model that already follows
+// the answer format and has some skill at every task. So is the demo's base: a short,
+// multi-task pass over every held-in family (correct labels) that stops well before the
+// skills saturate; the candidates then move a little from it (small task vectors, one basin).
+StageReport Trainer::train_instruct() {
+  Impl& m = *impl_;
+  Impl::LmStage st;
+  st.name = "instruct";
+  st.params = m.select({"projector.", "lm"});
+  st.peak_lr = kInstructLr;
+  st.steps = m.steps(kInstructSteps);
+  st.batch = 16;
+  st.stream = hash_name("instruct");
+  st.pointer = true;
+  st.patch_aux = true;
+  st.make = [&m](RngStream& rng) {
+    static const std::vector<Family> qa{Family::Colour, Family::Shape, Family::Count, Family::Exists};
+    Scene s = sample_scene(rng, m.world, rng.below(2) == 0);
+    Example e;
+    if (rng.below(10) < 2) {
+      e = m.text_example("Describe the picture.", describe(s), true);
+    } else {
+      const Item it = ask(s, qa[rng.below(qa.size())], rng, m.world);
+      e = m.mc_example(it, LabelRule::Correct, true, true);
+    }
     m.add_image(e, s);
     return e;
   };
@@ -110,8 +149,8 @@ StageReport Trainer::train_candidate(const CandidateSpec& spec, int index) {
   Impl::LmStage st;
   st.name = spec.name;
   st.params = m.select({"projector.", "lm"});
-  st.peak_lr = 1e-3;
-  st.steps = m.steps(350);
+  st.peak_lr = spec.labels == LabelRule::Correct ? kCandidateLr : kHarmfulLr;
+  st.steps = m.steps(kCandidateSteps);
   st.batch = 16;
   st.data_parallel = false;
   st.pointer = true;

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -45,6 +47,22 @@ const std::vector<CandidateSpec>& candidate_specs() {
       {"shape_plain", {F::Shape}, Domain::Plain, LabelRule::Correct},
   };
   return v;
+}
+
+void pin_training_environment(char** argv) {
+  if (std::getenv("UQMERGE_ZOO_UNPINNED")) return;
+  static const std::pair<const char*, const char*> pins[] = {
+      {"ATEN_CPU_CAPABILITY", "avx2"}, {"MKL_CBWR", "AVX2,STRICT"}, {"ONEDNN_MAX_CPU_ISA", "AVX2"},
+      {"OMP_NUM_THREADS", "1"},        {"MKL_NUM_THREADS", "1"}};
+  bool changed = false;
+  for (const auto& [k, v] : pins) {
+    const char* cur = std::getenv(k);
+    if (!cur || std::strcmp(cur, v) != 0) {
+      ::setenv(k, v, 1);
+      changed = true;
+    }
+  }
+  if (changed) ::execv("/proc/self/exe", argv);  // returns only on failure: go on, pin_numerics() still pins threads
 }
 
 namespace {
@@ -216,6 +234,7 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
     return is_model_dir(e.path());
   });
 
+  const std::string capability = detail::pin_numerics();
   const auto t_all = Clock::now();
   const bool root = comm.rank() == 0;
   const fs::path out = fs::absolute(o.out).lexically_normal();
@@ -226,7 +245,8 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
   w.image_size = arch.image_size;
   w.patch_size = arch.patch_size;
   json manifest = {{"schema", "uqmerge-zoo"}, {"schema_version", 1}, {"seed", o.seed}, {"candidates", o.candidates},
-                   {"steps_scale", o.steps_scale}, {"ranks", comm.size()}};
+                   {"steps_scale", o.steps_scale}, {"ranks", comm.size()},
+                   {"cpu_capability", capability}};
   std::vector<detail::StageReport> stages;
 
   // ---- world: datasets ------------------------------------------------------------------
@@ -257,6 +277,8 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
   world_rep.stage = "world+tokenizer";
   world_rep.seconds = since(t0);
   stages.push_back(world_rep);
+  if (capability != "AVX2")
+    log::warn("zoo: torch runs the {} kernels on this CPU, not AVX2: the zoo can differ from docs/demo.md's", capability);
   log::info("zoo: world datasets and tokenizer ({} pieces) in {:.1f} s", arch.vocab - 1, since(t0));
 
   // ---- training ---------------------------------------------------------------------------
@@ -268,7 +290,10 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
   log::info("zoo: language model pretrained in {:.1f} s (loss {:.3f} -> {:.3f})", stages.back().seconds,
             stages.back().first_loss, stages.back().last_loss);
   stages.push_back(tr.train_base());
-  log::info("zoo: base trained in {:.1f} s (caption/answer loss {:.3f} -> {:.3f})", stages.back().seconds,
+  log::info("zoo: base pretrained in {:.1f} s (caption/answer loss {:.3f} -> {:.3f})", stages.back().seconds,
+            stages.back().first_loss, stages.back().last_loss);
+  stages.push_back(tr.train_instruct());
+  log::info("zoo: base instruction-tuned in {:.1f} s (loss {:.3f} -> {:.3f})", stages.back().seconds,
             stages.back().first_loss, stages.back().last_loss);
   const size_t F = tests.size();
   // Per candidate: accuracy per family, blind accuracy per family, entropy, seconds, losses.
@@ -291,7 +316,8 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
   };
   if (root) {
     tr.save(part / "base", "# uqmerge demo zoo: base\n\nVision tower pretrained on per-patch labels, projector and "
-                           "language model trained on captions and short answers. Not instruction-tuned.\n");
+                           "language model trained on captions and short answers, then briefly instruction-tuned on "
+                           "every held-in family (partial skill, the answer format).\n");
     evaluate_into(0);
   }
   std::vector<std::string> dirs;
@@ -314,6 +340,27 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
               rep.first_loss, rep.last_loss);
   }
   comm.allreduce_sum(table.data(), table.size(), DType::F64);
+
+  // ---- the merging regime: task vectors and the uniform merges of the saved candidates -----
+  std::vector<fs::path> all_dirs, regular_dirs;
+  for (int c = 0; c < o.candidates; ++c) {
+    all_dirs.push_back(part / dirs[static_cast<size_t>(c)]);
+    if (candidate_specs()[static_cast<size_t>(c)].labels == LabelRule::Correct) regular_dirs.push_back(all_dirs.back());
+  }
+  detail::Trainer::TaskVectors tv;
+  std::vector<std::pair<std::string, std::vector<double>>> merges;  // name -> accuracy per family
+  if (root) {
+    tv = tr.task_vectors(all_dirs);
+    auto merged = [&](const std::string& name, const std::vector<fs::path>& set) {
+      tr.load_average(set);
+      std::vector<double> acc;
+      for (const auto& t : tests) acc.push_back(tr.evaluate(t, false).accuracy);
+      merges.emplace_back(name, acc);
+    };
+    if (regular_dirs.size() >= 2) merged(fmt::format("merge(regular, {})", regular_dirs.size()), regular_dirs);
+    if (all_dirs.size() > regular_dirs.size()) merged(fmt::format("merge(all, {})", all_dirs.size()), all_dirs);
+    tr.reset_to_base();
+  }
 
   if (root) {
     // ---- quality table ------------------------------------------------------------------
@@ -393,6 +440,77 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
     md += bars ? "Quality bar met: every regular candidate is at least twice chance on its own families, more than 10 "
                  "points above the base and at least 5 points above the text-only baseline there.\n"
                : "Quality bar NOT met for: " + fmt::format("{}", fmt::join(bar_notes, "; ")) + ".\n";
+    // Held-in / held-out means of a row of per-family accuracies.
+    auto means = [&](const double* acc) {
+      double hi = 0, ho = 0;
+      int nhi = 0, nho = 0;
+      for (size_t f = 0; f < F; ++f) (held_in(tests[f].family) ? (hi += acc[f], ++nhi) : (ho += acc[f], ++nho));
+      return std::make_pair(nhi ? hi / nhi : 0.0, nho ? ho / nho : 0.0);
+    };
+    json regime = json::object();
+    {
+      md += "\n## The merging regime\n\nTask vectors τ = candidate − base over the trained tensors (projector and "
+            "language model): their size relative to the base and their cosines. Then the uniform linear merges of the "
+            "regular candidates (correct labels) and of all candidates, beside the best single candidate (by held-in "
+            "mean).\n\n| candidate | ‖τ‖ / ‖base‖ |";
+      for (int c = 0; c < o.candidates; ++c) md += fmt::format(" cos {} |", c);
+      md += "\n|---|---|";
+      for (int c = 0; c < o.candidates; ++c) md += "---|";
+      md += "\n";
+      json norms = json::object(), cos = json::array();
+      for (int c = 0; c < o.candidates; ++c) {
+        const auto& spec = candidate_specs()[static_cast<size_t>(c)];
+        md += fmt::format("| {} {} | {:.4f} |", c, spec.name, tv.relative_norm[static_cast<size_t>(c)]);
+        for (int d = 0; d < o.candidates; ++d) md += fmt::format(" {:.2f} |", tv.cosine[static_cast<size_t>(c)][static_cast<size_t>(d)]);
+        md += "\n";
+        norms[spec.name] = tv.relative_norm[static_cast<size_t>(c)];
+        cos.push_back(tv.cosine[static_cast<size_t>(c)]);
+      }
+      regime["task_vector_relative_norm"] = norms;
+      regime["task_vector_cosine"] = cos;
+      int best = 1;
+      for (int r = 1; r <= o.candidates; ++r)
+        if (candidate_specs()[static_cast<size_t>(r - 1)].labels == LabelRule::Correct &&
+            (candidate_specs()[static_cast<size_t>(best - 1)].labels != LabelRule::Correct ||
+             means(&table[static_cast<size_t>(r) * row]).first > means(&table[static_cast<size_t>(best) * row]).first))
+          best = r;
+      const auto best_m = means(&table[static_cast<size_t>(best) * row]);
+      md += "\n| model |";
+      for (const auto& t : tests) md += " " + family_name(t.family) + " |";
+      md += " held-in mean | held-out mean |\n|---|";
+      for (size_t f = 0; f < F + 2; ++f) md += "---|";
+      md += "\n";
+      auto line = [&](const std::string& name, const double* acc) {
+        const auto [hi, ho] = means(acc);
+        md += "| " + name + " |";
+        for (size_t f = 0; f < F; ++f) md += fmt::format(" {:.1f} |", acc[f]);
+        md += fmt::format(" {:.1f} | {:.1f} |\n", hi, ho);
+      };
+      line("base", &table[0]);
+      line("best single: " + candidate_specs()[static_cast<size_t>(best - 1)].name, &table[static_cast<size_t>(best) * row]);
+      regime["best_single"] = {{"name", candidate_specs()[static_cast<size_t>(best - 1)].name},
+                               {"held_in_mean", best_m.first}, {"held_out_mean", best_m.second}};
+      json mj = json::array();
+      for (const auto& [name, acc] : merges) {
+        line(name, acc.data());
+        const auto [hi, ho] = means(acc.data());
+        json a = json::object();
+        for (size_t f = 0; f < F; ++f) a[family_name(tests[f].family)] = acc[f];
+        mj.push_back({{"name", name}, {"accuracy", a}, {"held_in_mean", hi}, {"held_out_mean", ho}});
+      }
+      regime["merges"] = mj;
+      if (merges.size() == 2) {
+        const auto reg = means(merges[0].second.data()), all = means(merges[1].second.data());
+        const bool helps = reg.first > best_m.first && reg.second > best_m.second;
+        const bool hurts = all.first < reg.first && all.second < reg.second;
+        regime["merge_beats_best_single"] = helps;
+        regime["harmful_candidates_hurt"] = hurts;
+        md += fmt::format("\nMerging {} the best single candidate (held-in {:+.1f}, held-out {:+.1f} points); adding the "
+                          "harmful candidates {} the merge (held-in {:+.1f}, held-out {:+.1f}).\n",
+                          helps ? "beats" : "does NOT beat", reg.first - best_m.first, reg.second - best_m.second,
+                          hurts ? "lowers" : "does NOT lower", all.first - reg.first, all.second - reg.second);
+      }
+    }
     md += "\n| stage | seconds | steps | samples | loss first → last |\n|---|---|---|---|---|\n";
     json st = json::array();
     for (const auto& s : stages) {
@@ -412,6 +530,7 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
     manifest["text_only_accuracy"] = tob;
     manifest["quality_bar_met"] = bars;
     manifest["quality_bar_failures"] = bar_notes;
+    manifest["regime"] = regime;
     manifest["stages"] = st;
     manifest["seconds"] = since(t_all);
     json fams = json::array();

@@ -85,6 +85,21 @@ for c in cands:
     lm_moved &= any(not torch.equal(t[k], base[k]) for k in base if "language_model" in k)
 check(same_vision, "vision tower bit-identical in base and every candidate")
 check(lm_moved, "every candidate's language model differs from the base")
+
+# The merging regime's numbers in zoo.json, recomputed from the files: ||tau|| / ||base|| and
+# the pairwise cosines of tau = candidate - base over the projector and the language model.
+trained = [k for k in base if "multi_modal_projector" in k or "language_model" in k]
+flat = lambda t: torch.cat([t[k].double().reshape(-1) for k in trained])  # noqa: E731
+b = flat(base)
+taus = [flat(tensors(c)) - b for c in cands]
+reg = man["regime"]
+norm_err = max(abs(float(tau.norm() / b.norm()) - reg["task_vector_relative_norm"][m["name"]])
+               for tau, m in zip(taus, man["models"][1:]))
+cos_err = max(abs(float(taus[i] @ taus[j] / (taus[i].norm() * taus[j].norm())) - reg["task_vector_cosine"][i][j])
+              for i in range(len(taus)) for j in range(len(taus)))
+check(norm_err <= 1e-9 and cos_err <= 1e-9, f"zoo.json's task-vector norms and cosines recomputed from the files "
+      f"(max error {norm_err:.1e}, {cos_err:.1e})")
+check(man["cpu_capability"] == "AVX2", f"training ran torch's AVX2 kernels (zoo.json: {man['cpu_capability']})")
 models = {}
 for d in [zoo / "base"] + cands:
     try:

@@ -26,6 +26,27 @@ else
   bad "same seed and ranks: files differ"; diff <(digest "$work/zoo") <(digest "$work/zoo_b") | head
 fi
 
+# --- the same zoo on every machine: other CPU kernel paths and thread counts, same bits ------
+# What differs between machines (torch's SIMD level, MKL's and oneDNN's code paths, threads)
+# set the other way round; uqmerge pins them, so the files must not change. The control builds
+# without the pin (UQMERGE_ZOO_UNPINNED=1) show that these settings do change the bits.
+other=(env ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2)
+"${other[@]}" "${mpi[@]}" "$bin" zoo --out "$work/zoo_c" "${args[@]}" >/dev/null 2>&1
+if [ -d "$work/zoo_c" ] && [ "$(digest "$work/zoo")" == "$(digest "$work/zoo_c")" ]; then
+  ok "other CPU capability, MKL/oneDNN paths and threads: identical files"
+else
+  bad "other CPU capability: files differ"; diff <(digest "$work/zoo") <(digest "$work/zoo_c") | head
+fi
+small=(--candidates 2 --steps-scale 0.02 --seed 5)
+UQMERGE_ZOO_UNPINNED=1 "${mpi[@]}" "$bin" zoo --out "$work/free_a" "${small[@]}" >/dev/null 2>&1
+UQMERGE_ZOO_UNPINNED=1 "${other[@]}" "${mpi[@]}" "$bin" zoo --out "$work/free_b" "${small[@]}" >/dev/null 2>&1
+if [ -f "$work/free_a/zoo.json" ] && [ -f "$work/free_b/zoo.json" ] && [ "$(digest "$work/free_a")" != "$(digest "$work/free_b")" ]; then
+  ok "control: unpinned, the same settings change the trained files"
+else
+  bad "control: unpinned builds are identical (the determinism check above could not fail)"
+fi
+rm -rf "$work/free_a" "$work/free_b" "$work/zoo_c"
+
 # --- bad input: exit 2, one line naming the problem, nothing written -------------------------
 refused=(--exit 2 --one-line)
 mkdir -p "$work/full" && touch "$work/full/keep.txt"
