@@ -206,7 +206,7 @@ AugMixDraw augmix_draw(const AugMixConfig& cfg, uint64_t seed) {
   return d;
 }
 
-model::RgbImage augmix(const model::RgbImage& im, const AugMixConfig&, const AugMixDraw& d) {
+model::RgbImage augmix(const model::RgbImage& im, const AugMixDraw& d) {
   torch::NoGradGuard ng;
   const at::Tensor img = to_tensor(im);
   at::Tensor mix = img.to(torch::kFloat32).mul(static_cast<float>(d.m0));
@@ -220,7 +220,7 @@ model::RgbImage augmix(const model::RgbImage& im, const AugMixConfig&, const Aug
 }
 
 model::RgbImage augmix(const model::RgbImage& im, const AugMixConfig& cfg, uint64_t seed) {
-  return augmix(im, cfg, augmix_draw(cfg, seed));
+  return augmix(im, augmix_draw(cfg, seed));
 }
 
 }  // namespace uqmerge::perturb

@@ -27,8 +27,6 @@ std::string now_iso() {
 }  // namespace
 
 namespace {
-// /plan: every (sample, j) draw of every dataset, so an evaluation can be recomputed elsewhere
-// (tests/reference/check_final_uq.py does it with transformers).
 // Each AugMix draw, so that it can be replayed with torchvision (tests/reference/check_final_uq.py):
 // augmix_mix [S, J, 2] (m0, m1), augmix_weights [S, J, width], and per chain and step
 // augmix_op / augmix_level / augmix_sign [S, J, width, max depth] (-1 / 0 / 0 past the chain's end).
@@ -59,6 +57,8 @@ void write_augmix_draws(H5Writer& h5, const std::string& g, const perturb::AugMi
   h5.dataset(g + "/augmix_sign", sign, steps);
 }
 
+// /plan: every (sample, j) draw of every dataset, so an evaluation can be recomputed elsewhere
+// (tests/reference/check_final_uq.py does it with transformers).
 void write_plan(H5Writer& h5, const Session& session) {
   const perturb::PlanConfig& pc = session.cfg.uq.plan;
   h5.group("/plan");

@@ -190,6 +190,17 @@ struct Trainer::Impl {
     return e;
   }
 
+  // The held-in families (world order): what the base and instruction stages ask about.
+  static const std::vector<Family>& held_in_families() {
+    static const std::vector<Family> v = [] {
+      std::vector<Family> out;
+      for (Family f : all_families())
+        if (held_in(f)) out.push_back(f);
+      return out;
+    }();
+    return v;
+  }
+
   // "Which option says <word>?": a reading exercise whose answer is in the text. It teaches
   // the option-letter format, as a pretrained LLM already knows it.
   static Item reading_item(RngStream& rng) {

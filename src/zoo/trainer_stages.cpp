@@ -90,7 +90,7 @@ StageReport Trainer::train_base() {
   st.stream = hash_name("base");
   st.patch_aux = true;
   st.make = [&m](RngStream& rng) {
-    static const std::vector<Family> qa{Family::Colour, Family::Shape, Family::Count, Family::Exists};
+    const auto& qa = Impl::held_in_families();
     Scene s = sample_scene(rng, m.world, rng.below(2) == 0);
     const uint64_t kind = rng.below(10);
     Example e;
@@ -121,7 +121,7 @@ StageReport Trainer::train_instruct() {
   st.pointer = true;
   st.patch_aux = true;
   st.make = [&m](RngStream& rng) {
-    static const std::vector<Family> qa{Family::Colour, Family::Shape, Family::Count, Family::Exists};
+    const auto& qa = Impl::held_in_families();
     Scene s = sample_scene(rng, m.world, rng.below(2) == 0);
     Example e;
     if (rng.below(10) < 2) {

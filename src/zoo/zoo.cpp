@@ -468,13 +468,15 @@ fs::path build_zoo(const ZooOptions& o, dist::Communicator& comm) {
       }
       regime["task_vector_relative_norm"] = norms;
       regime["task_vector_cosine"] = cos;
+      // The best regular candidate by held-in mean (table row r = candidate r - 1); the
+      // default zoo's first candidate is regular, so there always is one.
       int best = 1;
-      for (int r = 1; r <= o.candidates; ++r)
-        if (candidate_specs()[static_cast<size_t>(r - 1)].labels == LabelRule::Correct &&
-            (candidate_specs()[static_cast<size_t>(best - 1)].labels != LabelRule::Correct ||
-             means(&table[static_cast<size_t>(r) * row]).first > means(&table[static_cast<size_t>(best) * row]).first))
-          best = r;
-      const auto best_m = means(&table[static_cast<size_t>(best) * row]);
+      std::pair<double, double> best_m{-1.0, -1.0};
+      for (int r = 1; r <= o.candidates; ++r) {
+        if (candidate_specs()[static_cast<size_t>(r - 1)].labels != LabelRule::Correct) continue;
+        const auto m = means(&table[static_cast<size_t>(r) * row]);
+        if (m.first > best_m.first) best = r, best_m = m;
+      }
       md += "\n| model |";
       for (const auto& t : tests) md += " " + family_name(t.family) + " |";
       md += " held-in mean | held-out mean |\n|---|";

@@ -52,7 +52,7 @@ struct AugMixDraw {
 };
 AugMixDraw augmix_draw(const AugMixConfig& cfg, uint64_t seed);
 // mix = m0 * image + sum_i (w_i * m1) * chain_i(image), in float32, truncated to uint8.
-model::RgbImage augmix(const model::RgbImage& img, const AugMixConfig& cfg, const AugMixDraw& draw);
+model::RgbImage augmix(const model::RgbImage& img, const AugMixDraw& draw);
 model::RgbImage augmix(const model::RgbImage& img, const AugMixConfig& cfg, uint64_t seed);
 
 }  // namespace uqmerge::perturb
