@@ -45,6 +45,10 @@ sed -i 's/perturbations: 3/perturbations: 0/' "$work/c/config.yaml"
 expect bad-config "${refused[@]}" --err "config.yaml: uq.perturbations: must be in 1..1024" -- uq
 
 fresh
+sed -i 's/  batch_size: 2/  batch_size: 2\n  augmix: {chain_depth: 11}/' "$work/c/config.yaml"
+expect augmix-depth "${refused[@]}" --err "config.yaml: uq.augmix.chain_depth: must be at most 10" -- uq
+
+fresh
 sed -i 's/  batch_size: 2/  batch_size: 2\n  colour: red/' "$work/c/config.yaml"
 expect unknown-key "${refused[@]}" --err "config.yaml: uq.colour: unknown key \(valid: " -- uq
 
