@@ -2,14 +2,18 @@
 """docs/demo.md from the demo's outputs (scripts/demo_report.sh runs everything first).
 
   demo_report.py --zoo runs/demo/zoo --run linear=runs/demo/linear/results.h5 \
+                 [--run linear=runs/demo/linear_s1235/results.h5 ...] \
                  --run ties=runs/demo/ties/results.h5 --out docs/demo.md [--figures docs/demo]
 
-Reads the zoo's zoo.json / quality.md and each run's results.h5 (docs/results-h5.md) and
-writes: the zoo's quality table; per method, every candidate's uncertainty and accuracy, the
-merge curve (uncertainty and accuracy of the merge of the first t), and held-out accuracy of
-UQ-Merge's choice vs merge-all vs random-k (mean +- standard error over its repeats) vs the best
-single candidate; a merge-curve PNG per method. Accuracy columns: "held-in" = mean over the
-held-in families' test rows, "held-out" = mean over the families no candidate was tuned on.
+Reads the zoo's zoo.json / quality.md and each run's results.h5 (docs/results-h5.md). A label
+given several times is one method over several seeds (perturbation and random-k draws). Writes:
+the zoo's quality table; per method, for its first run, every candidate's uncertainty and
+accuracy, the merge curve (uncertainty and accuracy of the merge of the first t) and the
+comparison with the baselines, with selection.screen's statistics when it was on; then, over the
+seeds, mean +- standard error of every selection rule and baseline, the selection stability and
+what UQ-Merge picked each time; a merge-curve PNG per method. Accuracy columns: "held-in" = mean
+over the held-in families' test rows, "held-out" = mean over the families no candidate was
+tuned on.
 """
 import argparse
 import json
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
 
 
 def text(v):
@@ -50,6 +55,25 @@ class Run:
         self.seconds = float(f["/timing"].attrs["total_seconds"])
         self.N = len(self.names)
         self.baselines = {k: f[f"/baselines/{k}"] for k in f["/baselines"].keys()} if "/baselines" in f else {}
+        self.seed = int(f["/config"].attrs["seed"])
+        self.rule = text(f["/run"].attrs["rule"])
+        self.screen = f["/screen"] if "/screen" in f else None
+        self.flagged = [self.names[i] for i, x in enumerate(self.screen["flagged"][()]) if x] if self.screen else []
+        self.chosen_set = sorted(int(k) for k in self.order[: self.chosen])
+        self.chosen_acc = self.step_acc[self.chosen - 1]
+        # The paper's Algorithm 1 on every candidate: the main curve, or with the screen on its
+        # "unscreened" baseline (then the main curve is the screened one).
+        un = self.baselines.get("unscreened")
+        if un is not None:
+            self.p_order = list(un["order"][()])
+            self.p_u = un["curve"][()]
+            self.p_acc = un["curve_accuracy"][()]
+            self.p_chosen = int(un.attrs["early_stop_step" if self.rule == "early_stop" else "global_min_step"])
+            self.p_es = int(un.attrs["early_stop_step"])
+        else:
+            self.p_order, self.p_u, self.p_acc, self.p_chosen = self.order, self.step_u, self.step_acc, self.chosen
+            self.p_es = int(f["/run"].attrs["early_stop_step"])
+        self.p_set = sorted(int(k) for k in self.p_order[: self.p_chosen])
 
     def split(self, acc):
         acc = np.asarray(acc, dtype=float)
@@ -67,18 +91,21 @@ def curve_png(run, out, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = np.arange(1, len(run.step_u) + 1)
-    hin, hout = run.split(run.step_acc)
+    t = np.arange(1, len(run.p_u) + 1)
+    hin, hout = run.split(run.p_acc)
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-    ax.plot(t, run.step_u, "o-", color="tab:blue", label="uncertainty (held-in, unlabelled)")
-    ax.axvline(run.chosen, color="tab:blue", ls=":", lw=1)
+    ax.plot(t, run.p_u, "o-", color="tab:blue", label="uncertainty (held-in, unlabelled)")
+    marks = [ax.axvline(run.p_chosen, color="tab:blue", ls=":", lw=1, label="Algorithm 1's choice")]
+    if run.screen is not None and run.chosen_set != run.p_set:
+        marks.append(ax.axvline(run.chosen, color="tab:purple", ls="--", lw=1,
+                                label="choice with selection.screen (its own curve)"))
     ax.set_xlabel("merge of the first t candidates (descending uncertainty)")
     ax.set_ylabel("uncertainty", color="tab:blue")
     ax2 = ax.twinx()
     ax2.plot(t, hin, "s--", color="tab:green", label="accuracy held-in test")
     ax2.plot(t, hout, "^--", color="tab:red", label="accuracy held-out")
     ax2.set_ylabel("accuracy (%)")
-    lines = ax.get_lines()[:1] + ax2.get_lines()
+    lines = ax.get_lines()[:1] + ax2.get_lines() + marks
     ax.legend(lines, [l.get_label() for l in lines], fontsize=7, loc="best")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -86,59 +113,127 @@ def curve_png(run, out, title):
     plt.close(fig)
 
 
+def baseline_rows(run):
+    """(label, held-in values, held-out values, uncertainty values) per comparison point of one
+    run; several values for random-k (its draws)."""
+    rows = []
+    hin_s, hout_s = run.split(run.p_acc)
+    rows.append((f"UQ-Merge, Algorithm 1 (the paper)", [hin_s[run.p_chosen - 1]], [hout_s[run.p_chosen - 1]],
+                 [run.p_u[run.p_chosen - 1]], run.p_chosen))
+    if run.screen is not None:
+        hi, ho = run.split(run.chosen_acc)
+        rows.append(("UQ-Merge + selection.screen", [hi], [ho], [run.step_u[run.chosen - 1]], run.chosen))
+    names = sorted(run.baselines, key=lambda n: (n != "merge_all", not n.startswith("random_k"), n))
+    for name in names:
+        if name == "unscreened":
+            continue
+        b = run.baselines[name]
+        hin, hout = run.split(b["accuracy"][()])
+        k = b["members"].shape[1] if "members" in b else 0
+        if name == "merge_all":
+            what = "merge-all"
+        elif name == "random_k":
+            what = "random-k, k = the size chosen"
+        elif name.startswith("random_k_"):
+            what = f"random-k, k = {int(b.attrs['k'])}"
+        elif name == "ascending":
+            what = "ascending order, its own choice"
+        else:
+            what = "accuracy-guided (uses labels; oracle)"
+        rows.append((what, list(hin), list(hout), list(b["uq_macro"][()]), k))
+    hin_c, hout_c = run.split(run.cand_acc)
+    best = int(np.argmax(hout_c))
+    rows.append((f"best single candidate by held-out acc. (oracle)", [hin_c[best]], [hout_c[best]], [run.u[best]], 1))
+    least = int(np.argmin(run.u))
+    rows.append(("least uncertain single candidate", [hin_c[least]], [hout_c[least]], [run.u[least]], 1))
+    return rows
+
+
+def fmt_ms(xs):
+    m, s = mean_se(xs)
+    return f"{m:.1f} ± {s:.1f}" if len(xs) > 1 else f"{m:.1f}"
+
+
 def method_section(label, run, fig_rel):
     L = []
     names = run.names
     hin_c, hout_c = run.split(run.cand_acc)
     L.append(f"### {label}\n")
-    L.append(f"`uqmerge run` wall time: {run.seconds:.0f} s (2 ranks). Merge order (descending uncertainty): "
-             + ", ".join(names[k] for k in run.order) + f". Chosen (global_min): step {run.chosen}.\n")
+    L.append(f"Seed {run.seed}, 2 ranks. Merge order (descending uncertainty): "
+             + ", ".join(names[k] for k in run.p_order) + f". Algorithm 1 chose ({run.rule}): step {run.p_chosen}.\n")
+    if run.screen is not None:
+        sc = run.screen
+        L.append("selection.screen (label-free; docs/config.md): each candidate's unperturbed answers on the unlabelled "
+                 "uq rows, with the real images and with blank ones. Thresholds: mode share ≥ "
+                 f"{sc.attrs['max_mode_share']:g}, image sensitivity < {sc.attrs['min_sensitivity_ratio']:g} × median "
+                 f"({sc.attrs['median_sensitivity']:.4f}), agreement < {sc.attrs['min_agreement_ratio']:g} × median "
+                 f"({sc.attrs['median_agreement']:.3f}).\n")
+        L.append("| candidate | mode share | image sensitivity | agreement | agreement with base | left out |")
+        L.append("|---|---|---|---|---|---|")
+        for i, n in enumerate(names):
+            g = sc[f"model_{i:03d}"]
+            why = text(g.attrs["reasons"]) or "—"
+            L.append(f"| {n} | {sc['mode_share'][i]:.3f} | {sc['image_sensitivity'][i]:.4f} | {sc['agreement'][i]:.3f} | "
+                     f"{sc['base_agreement'][i]:.3f} | {why} |")
+        L.append(f"\nWith the screen, Algorithm 1 merged in the same order without "
+                 f"{', '.join(run.flagged) if run.flagged else 'nothing'} and chose step {run.chosen} "
+                 f"({', '.join(names[k] for k in run.order[:run.chosen])}).\n")
     L.append("| candidate | uncertainty | held-in test acc. | held-out acc. |")
     L.append("|---|---|---|---|")
     for k in np.argsort(-run.u):
         L.append(f"| {names[k]} | {run.u[k]:.4f} | {hin_c[k]:.1f} | {hout_c[k]:.1f} |")
     L.append("")
-    hin_s, hout_s = run.split(run.step_acc)
-    L.append("Merge curve (merge of the first t in that order):\n")
+    hin_s, hout_s = run.split(run.p_acc)
+    L.append("Merge curve of Algorithm 1 (merge of the first t in that order, every candidate):\n")
     L.append("| t | added | uncertainty | held-in test acc. | held-out acc. |")
     L.append("|---|---|---|---|---|")
-    for t in range(len(run.step_u)):
-        mark = " ← chosen" if t + 1 == run.chosen else ""
-        L.append(f"| {t + 1} | {names[run.order[t]]} | {run.step_u[t]:.4f}{mark} | {hin_s[t]:.1f} | {hout_s[t]:.1f} |")
+    for t in range(len(run.p_u)):
+        mark = " ← chosen" if t + 1 == run.p_chosen else ""
+        L.append(f"| {t + 1} | {names[run.p_order[t]]} | {run.p_u[t]:.4f}{mark} | {hin_s[t]:.1f} | {hout_s[t]:.1f} |")
     L.append(f"\n![merge curve, {label}]({fig_rel})\n")
-    # comparison
-    rows = []
-    rows.append(("UQ-Merge (chosen merge, %d models)" % run.chosen, hin_s[run.chosen - 1], 0.0, hout_s[run.chosen - 1], 0.0,
-                 run.step_u[run.chosen - 1], 1))
-    for name in ("merge_all", "random_k", "ascending"):
-        if name not in run.baselines:
-            continue
-        b = run.baselines[name]
-        acc = b["accuracy"][()]
-        hin, hout = run.split(acc)
-        mi, si = mean_se(hin)
-        mo, so = mean_se(hout)
-        mu, _ = mean_se(b["uq_macro"][()])
-        if name == "merge_all":
-            what = "merge-all (%d models)" % len(run.names)
-        elif name == "random_k":
-            k = int(b.attrs["k"])
-            what = "random-k (k = %d, %d seeds%s)" % (k, acc.shape[0], "; k = N: every draw is all candidates" if k == run.N else "")
-        else:
-            what = "ascending order, its own choice (%d models)" % b["members"].shape[1]
-        rows.append((what, mi, si, mo, so, mu, acc.shape[0]))
-    best = int(np.argmax(hout_c))
-    rows.append((f"best single candidate by held-out acc. ({names[best]}, oracle)", hin_c[best], 0.0, hout_c[best], 0.0,
-                 run.u[best], 1))
-    least = int(np.argmin(run.u))
-    rows.append((f"least uncertain single candidate ({names[least]})", hin_c[least], 0.0, hout_c[least], 0.0, run.u[least], 1))
-    L.append("| model | held-in test acc. | held-out acc. | uncertainty |")
-    L.append("|---|---|---|---|")
-    for what, mi, si, mo, so, mu, n in rows:
-        pm = lambda m, s: f"{m:.1f} ± {s:.1f}" if n > 1 else f"{m:.1f}"
-        L.append(f"| {what} | {pm(mi, si)} | {pm(mo, so)} | {mu:.4f} |")
+    rows = baseline_rows(run)
+    L.append("| model | models merged | held-in test acc. | held-out acc. | uncertainty |")
+    L.append("|---|---|---|---|---|")
+    for what, hin, hout, u, k in rows:
+        L.append(f"| {what} | {k} | {fmt_ms(hin)} | {fmt_ms(hout)} | {np.mean(u):.4f} |")
     L.append("")
     return L, rows
+
+
+def jaccard(a, b):
+    a, b = set(a), set(b)
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def seeds_section(label, runs):
+    """Mean ± standard error over the seeds (random-k: over every draw of every seed)."""
+    L = [f"### {label}: {len(runs)} seeds ({', '.join(str(r.seed) for r in runs)})\n"]
+    table = {}
+    for r in runs:
+        for what, hin, hout, u, k in baseline_rows(r):
+            e = table.setdefault(what, ([], [], []))
+            e[0].extend(hin), e[1].extend(hout), e[2].append(k)
+    L.append("| selection | models merged (per seed) | held-in test acc. | held-out acc. |")
+    L.append("|---|---|---|---|")
+    for what, (hin, hout, ks) in table.items():
+        L.append(f"| {what} | {', '.join(str(k) for k in ks)} | {fmt_ms(hin)} | {fmt_ms(hout)} |")
+    names = runs[0].names
+    def sets_line(sets, who):
+        pairs = [jaccard(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+        same = max(sum(1 for t in sets if t == s) for s in sets)
+        ss = "; ".join("{" + ", ".join(names[k] for k in s) + "}" for s in sets)
+        return (f"- {who}: the same set in {same} of {len(sets)} seeds"
+                + (f", mean pairwise Jaccard {np.mean(pairs):.2f}" if pairs else "") + f". Chosen: {ss}.")
+    L.append("")
+    L.append(sets_line([r.p_set for r in runs], "Algorithm 1 (the paper)"))
+    if all(r.screen is not None for r in runs):
+        L.append(sets_line([r.chosen_set for r in runs], "with selection.screen"))
+        fl = sorted({n for r in runs for n in r.flagged})
+        L.append(f"- The screen left out: {', '.join(fl) if fl else 'nothing'} "
+                 f"({'the same in every seed' if len({tuple(r.flagged) for r in runs}) == 1 else 'varying over seeds'}; "
+                 "its passes are unperturbed, so only the data, not the seed, can change them).")
+    L.append("")
+    return L, table
 
 
 def main():
@@ -162,10 +257,13 @@ def main():
          "position and mixed (new wording of the four skills) are held out: no candidate was tuned on them.", "",
          f"## The zoo (`uqmerge zoo`, seed {zoo['seed']}, {zoo['ranks']} ranks, {zoo['seconds']:.0f} s)", "",
          quality.strip(), ""]
-    summary = []
+    groups = {}
     for spec in a.run:
         label, path = spec.split("=", 1)
-        run = Run(path)
+        groups.setdefault(label, []).append(Run(path))
+    summary = []
+    for label, runs in groups.items():
+        run = runs[0]
         fig = figs / f"merge_curve_{label}.png"
         curve_png(run, fig, f"{label}: uncertainty and accuracy along the merge order")
         sec, rows = method_section(f"{label} merging", run, str(fig.relative_to(out.parent)))
@@ -173,50 +271,50 @@ def main():
             L.append("## UQ-Merge on the zoo\n")
         L.extend(sec)
         summary.append((label, rows, run))
+    seed_tables = {}
+    if any(len(r) > 1 for r in groups.values()):
+        L.append("## Across seeds\n")
+        L.append("Each seed draws other perturbations (AugMix, prompts, attention dropout) and other random-k subsets; "
+                 "the zoo, the data and the accuracies of a given merge stay the same. Mean ± standard error over the "
+                 "seeds (random-k: over all its draws).\n")
+        for label, runs in groups.items():
+            sec, table = seeds_section(label, runs)
+            L.extend(sec)
+            seed_tables[label] = table
     L.append("## What happened\n")
     for label, rows, run in summary:
         hin_c, hout_c = run.split(run.cand_acc)
         rho_in = spearman(run.u, hin_c)
         rho_out = spearman(run.u, hout_c)
         ranks = np.argsort(np.argsort(run.u))  # 0 = least uncertain
-        es = int(run.f["/run"].attrs["early_stop_step"])
-        falls = int(np.sum(np.diff(run.step_u) < 0))
-        hin_s, hout_s = run.split(run.step_acc)
+        es = run.p_es
+        falls = int(np.sum(np.diff(run.p_u) < 0))
+        hin_s, hout_s = run.split(run.p_acc)
         harmful = [n for n in ("always_a", "shifted") if n in run.names]
         hl = ", ".join(f"{n} {int(run.N - ranks[run.names.index(n)])}/{run.N}" for n in harmful)
-        L.append(f"- **{label}**: across candidates, Spearman ρ(uncertainty, accuracy) = {rho_in:+.2f} held-in test, "
-                 f"{rho_out:+.2f} held-out (the paper's premise is ρ < 0: less uncertain = better). Uncertainty rank "
-                 f"(1 = most uncertain) of the harmful candidates: {hl}. Along the merge curve the uncertainty fell at "
-                 f"{falls} of {run.N - 1} steps while held-out accuracy went from {hout_s[0]:.1f} % (t = 1) to "
-                 f"{hout_s[-1]:.1f} % (t = {run.N}); global_min chose t = {run.chosen}, early_stop (patience 1) t = {es}.")
+        L.append(f"- **{label}** (seed {run.seed}): across candidates, Spearman ρ(uncertainty, accuracy) = {rho_in:+.2f} "
+                 f"held-in test, {rho_out:+.2f} held-out (the paper's premise is ρ < 0: less uncertain = better). Uncertainty "
+                 f"rank (1 = most uncertain) of the harmful candidates: {hl or 'none in the pool'}. Along the merge curve the "
+                 f"uncertainty fell at {falls} of {run.N - 1} steps while held-out accuracy went from {hout_s[0]:.1f} % (t = 1) "
+                 f"to {hout_s[-1]:.1f} % (t = {run.N}); global_min chose t = {run.p_chosen}, early_stop (patience 1) t = {es}.")
     for label, rows, run in summary:
         uqm = rows[0]
-        others = {r[0].split(" (")[0]: r for r in rows[1:]}
         parts = []
-        for key in ("merge-all", "random-k", "best single candidate by held-out acc."):
-            for k, r in others.items():
-                if k.startswith(key.split(" (")[0]):
-                    d = uqm[3] - r[3]
-                    parts.append(f"{d:+.1f} points vs {k}")
-                    break
-        L.append(f"- **{label}**: UQ-Merge's choice scores {uqm[3]:.1f} % held-out ({', '.join(parts)}).")
-    L.append("\n## What it suggests\n")
-    _, _, run0 = summary[0]
-    hin_c, hout_c = run0.split(run0.cand_acc)
-    if spearman(run0.u, hout_c) > 0:
-        L.append("In this zoo the label-free criterion rewards consistency, and the most consistent candidates are the "
-                 "harmful ones: a model that answers the same letter to everything is perfectly stable under the AugMix, "
-                 "prompt and attention-dropout perturbations, so its H(mean p) − mean H(p) is zero by construction, and "
-                 "a model trained to shift every answer by one letter is just as consistent. Merging also makes the merged "
-                 "model more consistent without making it more accurate, so \"lowest uncertainty\" drifts towards "
-                 "\"merge everything\". The paper's candidates are all competent LLaVA fine-tunes, where its premise (less "
-                 "uncertain = better) held; with degenerate, over-confident candidates in the pool the uncertainty curve "
-                 "alone is not enough, and a cheap screen before merging (drop candidates whose answer letter is nearly "
-                 "constant over the unlabelled data, or that are at chance on a few labelled rows) would be needed. The "
-                 "world was not tuned to change this outcome.")
-    else:
-        L.append("In this zoo the paper's premise held: across candidates, less uncertain meant more accurate, and the "
-                 "uncertainty curve picked the merge shown above. The world was not tuned to produce this outcome.")
+        for what, hin, hout, u, k in rows[1:]:
+            if what.startswith(("UQ-Merge + selection.screen", "merge-all", "random-k, k = the size", "best single")):
+                parts.append(f"{uqm[2][0] - np.mean(hout):+.1f} points vs {what}")
+        L.append(f"- **{label}**: UQ-Merge's choice scores {uqm[2][0]:.1f} % held-out ({', '.join(parts)}).")
+    for label, table in seed_tables.items():
+        paper, screened = table.get("UQ-Merge, Algorithm 1 (the paper)"), table.get("UQ-Merge + selection.screen")
+        allm, rnd = table.get("merge-all"), table.get("random-k, k = the size chosen")
+        bits = [f"Algorithm 1 {fmt_ms(paper[1])} % held-out"]
+        if screened:
+            bits.append(f"with the screen {fmt_ms(screened[1])} %")
+        if allm:
+            bits.append(f"merge-all {fmt_ms(allm[1])} %")
+        if rnd:
+            bits.append(f"random-k {fmt_ms(rnd[1])} %")
+        L.append(f"- **{label}, over {len(groups[label])} seeds**: " + ", ".join(bits) + ".")
     L.append("")
     out.write_text("\n".join(L) + "\n")
     print(f"wrote {out} and {figs}/")

@@ -22,7 +22,8 @@ std::vector<size_t> random_subset(const std::vector<size_t>& order, size_t k, ui
   return out;
 }
 
-void measure_baselines(Evaluations& ev, const RunConfig& cfg, const std::vector<double>& u, RunRecord& run) {
+void measure_baselines(Evaluations& ev, const RunConfig& cfg, const std::vector<double>& u, const std::vector<size_t>& order,
+                       RunRecord& run) {
   const size_t N = u.size();
   const bool with_acc = !cfg.eval_datasets.empty();
   auto measure = [&](RunRecord::Baseline& b, const std::vector<size_t>& members) {
@@ -37,7 +38,7 @@ void measure_baselines(Evaluations& ev, const RunConfig& cfg, const std::vector<
   const auto& bl = cfg.baselines;
   if (bl.merge_all) {
     RunRecord::Baseline b{"merge_all"};
-    measure(b, run.order);
+    measure(b, order);
     run.baselines.push_back(b);
   }
   if (bl.random_repeats > 0) {
@@ -45,7 +46,28 @@ void measure_baselines(Evaluations& ev, const RunConfig& cfg, const std::vector<
     const size_t k = bl.random_k > 0 ? static_cast<size_t>(bl.random_k) : run.chosen;
     b.attrs["k"] = static_cast<int64_t>(k);
     b.attrs["seed"] = static_cast<int64_t>(bl.random_seed);
-    for (int r = 0; r < bl.random_repeats; ++r) measure(b, random_subset(run.order, k, bl.random_seed, static_cast<uint64_t>(r)));
+    for (int r = 0; r < bl.random_repeats; ++r) measure(b, random_subset(order, k, bl.random_seed, static_cast<uint64_t>(r)));
+    run.baselines.push_back(b);
+    for (int ks : bl.random_sweep) {  // the same draws as random_k would make for that size
+      RunRecord::Baseline sb{"random_k_" + std::to_string(ks)};
+      sb.attrs["k"] = ks;
+      sb.attrs["seed"] = static_cast<int64_t>(bl.random_seed);
+      for (int r = 0; r < bl.random_repeats; ++r)
+        measure(sb, random_subset(order, static_cast<size_t>(ks), bl.random_seed, static_cast<uint64_t>(r)));
+      run.baselines.push_back(sb);
+    }
+  }
+  if (cfg.screen.enabled) {  // Algorithm 1 as the paper has it, on every candidate
+    RunRecord::Baseline b{"unscreened"};
+    b.order = order;
+    for (size_t t = 1; t <= N; ++t) {
+      b.curve.push_back(ev.uq_of(prefix(b.order, t)).overall.macro);
+      if (with_acc) b.curve_acc.push_back(ev.accuracy_of(prefix(b.order, t)).percent);  // the paper's merge curve, for plots
+    }
+    const size_t gm = select_global_min(b.curve), es = select_early_stop(b.curve, cfg.patience);
+    b.attrs["global_min_step"] = static_cast<int64_t>(gm);
+    b.attrs["early_stop_step"] = static_cast<int64_t>(es);
+    measure(b, prefix(b.order, cfg.rule == "early_stop" ? es : gm));
     run.baselines.push_back(b);
   }
   if (bl.ascending) {

@@ -1,6 +1,7 @@
 // Private to src/pipeline: the paper's comparison points, each measured exactly like the
-// main curve (same evaluations, memoised): merge-all, k random subsets (seeded), the ascending
-// order, and the accuracy-guided order (needs evaluation.datasets).
+// main curve (same evaluations, memoised): merge-all, k random subsets (seeded; and a sweep of
+// other sizes), the ascending order, the accuracy-guided order (needs evaluation.datasets), and
+// with selection.screen on, Algorithm 1 without the screen ("unscreened").
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,9 @@ std::vector<size_t> prefix(const std::vector<size_t>& order, size_t t);
 std::vector<size_t> random_subset(const std::vector<size_t>& order, size_t k, uint64_t seed, uint64_t repeat);
 
 // Appends every baseline cfg.baselines asks for to run.baselines. u: each candidate's
-// uncertainty; run.order, run.chosen and run.candidate_acc are already set.
-void measure_baselines(Evaluations& ev, const RunConfig& cfg, const std::vector<double>& u, RunRecord& run);
+// uncertainty; order: every candidate in Algorithm 1's order (the screen does not apply to the
+// baselines); run.chosen and run.candidate_acc are already set.
+void measure_baselines(Evaluations& ev, const RunConfig& cfg, const std::vector<double>& u, const std::vector<size_t>& order,
+                       RunRecord& run);
 
 }  // namespace uqmerge::pipeline

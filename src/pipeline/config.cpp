@@ -119,7 +119,7 @@ RunConfig load_config(const fs::path& file) {
   if (const YAML::Node mg = root["merge"]) merge::parse_merge_section(mg, x.file, c.merge);
   merge::validate(c.merge, c.models);  // method, parameter names and ranges, duplicates: before any compute
   if (const YAML::Node sel = root["selection"]) {
-    x.keys(sel, "selection", {"order", "rule", "patience"});
+    x.keys(sel, "selection", {"order", "rule", "patience", "screen"});
     c.order = x.get<std::string>(sel, "order", c.order);
     c.rule = x.get<std::string>(sel, "rule", c.rule);
     c.patience = x.get<int>(sel, "patience", 1);
@@ -127,6 +127,24 @@ RunConfig load_config(const fs::path& file) {
       x.bad("selection.order", "'" + c.order + "' (valid: descending, ascending, given)");
     if (c.rule != "global_min" && c.rule != "early_stop") x.bad("selection.rule", "'" + c.rule + "' (valid: global_min, early_stop)");
     if (c.patience < 1) x.bad("selection.patience", "must be at least 1");
+    if (const YAML::Node sc = sel["screen"]) {  // `screen: true` or a map with the thresholds
+      ScreenOptions& so = c.screen;
+      if (sc.IsScalar()) {
+        so.enabled = x.get<bool>(sel, "screen", false);
+      } else {
+        x.keys(sc, "selection.screen", {"enabled", "max_mode_share", "min_sensitivity_ratio", "min_agreement_ratio"});
+        so.enabled = x.get<bool>(sc, "enabled", true);
+        so.max_mode_share = x.get<double>(sc, "max_mode_share", so.max_mode_share);
+        so.min_sensitivity_ratio = x.get<double>(sc, "min_sensitivity_ratio", so.min_sensitivity_ratio);
+        so.min_agreement_ratio = x.get<double>(sc, "min_agreement_ratio", so.min_agreement_ratio);
+      }
+      if (!(so.max_mode_share > 0 && so.max_mode_share <= 1))
+        x.bad("selection.screen.max_mode_share", "must be in (0, 1] (1: flag only a candidate giving one answer to every sample)");
+      if (!(so.min_sensitivity_ratio >= 0 && so.min_sensitivity_ratio <= 1))
+        x.bad("selection.screen.min_sensitivity_ratio", "must be in [0, 1] (0: never flag for ignoring the image)");
+      if (!(so.min_agreement_ratio >= 0 && so.min_agreement_ratio <= 1))
+        x.bad("selection.screen.min_agreement_ratio", "must be in [0, 1] (0: never flag for disagreeing)");
+    }
   }
   const YAML::Node u = root["uq"];
   if (!u) x.bad("uq", "missing (perturbations, datasets, ...)");
@@ -172,13 +190,27 @@ RunConfig load_config(const fs::path& file) {
     bl.accuracy_guided = x.get<bool>(b, "accuracy_guided", false);
     bl.random_seed = c.seed;
     if (const YAML::Node r = b["random_k"]) {
-      x.keys(r, "baselines.random_k", {"repeats", "k", "seed"});
+      x.keys(r, "baselines.random_k", {"repeats", "k", "seed", "sweep"});
       bl.random_repeats = x.get<int>(r, "repeats", 5);
       bl.random_k = x.get<int>(r, "k", 0);
       bl.random_seed = x.get<uint64_t>(r, "seed", c.seed);
       if (bl.random_repeats < 1) x.bad("baselines.random_k.repeats", "must be at least 1");
       if (bl.random_k < 0 || bl.random_k > static_cast<int>(c.models.size()))
         x.bad("baselines.random_k.k", "must be in 0.." + std::to_string(c.models.size()) + " (0: the size UQ-Merge chose)");
+      if (const YAML::Node sw = r["sweep"]) {
+        if (!sw.IsSequence()) x.bad("baselines.random_k.sweep", "a list of subset sizes, e.g. [2, 5, 8]");
+        for (const auto& v : sw) {
+          int k = 0;
+          try {
+            k = v.as<int>();
+          } catch (const YAML::Exception&) {
+            x.bad("baselines.random_k.sweep", "a list of subset sizes, e.g. [2, 5, 8]");
+          }
+          if (k < 1 || k > static_cast<int>(c.models.size()))
+            x.bad("baselines.random_k.sweep", "sizes must be in 1.." + std::to_string(c.models.size()) + ", got " + std::to_string(k));
+          bl.random_sweep.push_back(k);
+        }
+      }
     }
   }
   if (const YAML::Node e = root["evaluation"]) {

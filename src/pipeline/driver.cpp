@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "baselines.hpp"
@@ -43,6 +44,8 @@ std::string model_card(const RunConfig& cfg, const RunRecord& run, const std::ve
     card += fmt::format("| {} | {}{} | `{}` | {:.6f} |\n", k + 1, cfg.models[i].name, k < run.chosen ? "" : " (not merged)",
                         cfg.models[i].path.string(), u[i]);
   }
+  if (run.screen && run.order.size() < u.size())
+    card += "\nLeft out by selection.screen: " + run.screen->flagged_summary() + ".\n";
   card += "\n## Uncertainty of the merge of the first t candidates\n\n| t | uncertainty |\n|---|---|\n";
   for (size_t t = 0; t < step_u.size(); ++t) card += fmt::format("| {} | {:.6f} |\n", t + 1, step_u[t]);
   card += "\nEvery number, per dataset and per sample, is in results.h5 beside this directory.\n";
@@ -50,6 +53,12 @@ std::string model_card(const RunConfig& cfg, const RunRecord& run, const std::ve
 }
 
 void print_run(const RunConfig& cfg, const RunRecord& run, const std::vector<double>& u, const std::vector<double>& step_u) {
+  if (run.screen) {
+    fmt::print("selection.screen: {:<22} {:>10} {:>17} {:>10}\n", "candidate", "mode_share", "image_sensitivity", "agreement");
+    for (const auto& c : run.screen->candidates)
+      fmt::print("                  {:<22} {:>10.3f} {:>17.4f} {:>10.3f}{}\n", c.name, c.mode_share, c.image_sensitivity,
+                 c.agreement, c.flagged ? "  <- left out" : "");
+  }
   fmt::print("order:");
   for (size_t k : run.order) fmt::print(" {}({:.5f})", cfg.models[k].name, u[k]);
   fmt::print("\n{:>6} {:>12}\n", "step", "uncertainty");
@@ -79,6 +88,21 @@ int algorithm(Session& s, const RunOptions& opts) {
   Evaluations ev(s, opts);
   const size_t N = s.checkpoints.size();
 
+  // 0. selection.screen (beyond the paper): degenerate candidates left out of the ordering
+  RunRecord run;
+  std::vector<size_t> pool(N);
+  for (size_t m = 0; m < N; ++m) pool[m] = m;
+  if (cfg.screen.enabled) {
+    run.screen = ev.screen();
+    pool = run.screen->kept();
+    for (const auto& note : run.screen->notes) log::warn("selection.screen: {}", note);
+    if (pool.empty())
+      throw_bad_input(cfg.source.string(), "selection.screen flagged every candidate, so there is nothing to merge: " +
+                                               run.screen->flagged_summary() +
+                                               "; check these checkpoints, or relax selection.screen's thresholds");
+    if (pool.size() < N) log::info("selection.screen left out {}", run.screen->flagged_summary());
+  }
+
   // 1. every candidate
   std::vector<uq::ModelResult> results;
   std::vector<double> u;
@@ -88,12 +112,13 @@ int algorithm(Session& s, const RunOptions& opts) {
     log::info("candidate {}: uncertainty {:.6f}", cfg.models[m].name, u.back());
   }
   // 2. order, 3. incremental merges
-  RunRecord run;
   run.method = cfg.merge.method;
   run.rule = cfg.rule;
-  run.order = order_candidates(u, parse_order(cfg.order));
+  const std::vector<size_t> full_order = order_candidates(u, parse_order(cfg.order));
+  for (size_t m : full_order)  // the same order over the candidates the screen kept
+    if (std::find(pool.begin(), pool.end(), m) != pool.end()) run.order.push_back(m);
   std::vector<double> step_u;
-  for (size_t t = 1; t <= N; ++t) {
+  for (size_t t = 1; t <= run.order.size(); ++t) {
     const auto members = prefix(run.order, t);
     run.steps.push_back(ev.uq_of(members));
     run.step_merge_seconds.push_back(ev.merge_seconds(members));
@@ -114,9 +139,10 @@ int algorithm(Session& s, const RunOptions& opts) {
     for (const auto& d : ev.eval_datasets()) run.eval_names.push_back(d.name());
     for (size_t m = 0; m < N; ++m) run.candidate_acc.push_back(ev.accuracy_of({m}));
     run.chosen_acc = ev.accuracy_of(chosen);
-    for (size_t t = 1; t <= N; ++t) run.step_acc.push_back(ev.accuracy_of(prefix(run.order, t)));  // memoised: the chosen step is not re-evaluated
+    for (size_t t = 1; t <= run.order.size(); ++t)
+      run.step_acc.push_back(ev.accuracy_of(prefix(run.order, t)));  // memoised: the chosen step is not re-evaluated
   }
-  measure_baselines(ev, cfg, u, run);
+  measure_baselines(ev, cfg, u, full_order, run);  // over every candidate, screened or not
 
   // 6. outputs: the chosen merge (all ranks write their shards), then results.h5 (rank 0)
   const std::string card = model_card(cfg, run, u, step_u);

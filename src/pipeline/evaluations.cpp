@@ -97,16 +97,40 @@ std::string Evaluations::label(const std::vector<size_t>& members) const {
 const uq::ModelResult& Evaluations::evaluate(const std::string& key, const std::vector<size_t>& members,
                                              const uq::UqOptions& opts, const std::vector<data::Dataset>& datasets,
                                              uq::VisionCache& cache) {
-  if (auto it = state_.done.find(key); it != state_.done.end()) return it->second;
-  uq::ModelResult r;
-  if (members.size() == 1) {
-    r = evaluate_candidate(s_, members[0], datasets, opts, cache);
-  } else {
+  return memo(key, [&] {
+    if (members.size() == 1) return evaluate_candidate(s_, members[0], datasets, opts, cache);
     load_merge(members);
-    r = evaluate_checkpoint(s_, label(members), merger_->reference(), ref_tokenizer(), ref_tower(), datasets, opts, cache,
-                            &weights_);
+    return evaluate_checkpoint(s_, label(members), merger_->reference(), ref_tokenizer(), ref_tower(), datasets, opts, cache,
+                               &weights_);
+  });
+}
+
+ScreenReport Evaluations::screen() {
+  const RunConfig& cfg = s_.cfg;
+  // Unperturbed features of the uq datasets: a cache of their own (the uq cache holds AugMix'd
+  // ones under the same keys), dropped when the screen is done.
+  uq::VisionCache cache(cfg.cache_memory_mb << 20, cfg.cache_dir / ("screen-rank" + std::to_string(s_.comm.rank())));
+  const uq::UqOptions clean = uq::clean_options(cfg.uq);
+  uq::UqOptions blank = clean;
+  blank.blank_images = true;
+  std::vector<uq::ModelResult> real, blanked;
+  std::vector<std::string> names;
+  for (size_t m = 0; m < s_.checkpoints.size(); ++m) {
+    names.push_back(cfg.models[m].name);
+    real.push_back(memo("screen/clean/" + std::to_string(m), [&] { return evaluate_candidate(s_, m, s_.datasets, clean, cache); }));
+    blanked.push_back(memo("screen/blank/" + std::to_string(m), [&] { return evaluate_candidate(s_, m, s_.datasets, blank, cache); }));
   }
-  auto& stored = state_.done[key] = std::move(r);
+  const uq::ModelResult* base = nullptr;
+  if (base_)
+    base = &memo("screen/base", [&] {
+      return evaluate_checkpoint(s_, "base_model", *base_, ref_tokenizer(), ref_tower(), s_.datasets, clean, cache);
+    });
+  return screen_candidates(names, s_.datasets, real, blanked, base, cfg.screen);
+}
+
+const uq::ModelResult& Evaluations::memo(const std::string& key, const std::function<uq::ModelResult()>& run) {
+  if (auto it = state_.done.find(key); it != state_.done.end()) return it->second;
+  auto& stored = state_.done[key] = run();
   if (s_.comm.rank() == 0) save_state(state_, state_path_);
   // Test hook: behave as if SIGUSR1 arrived after this many new evaluations (tests/e2e/test_resume.sh).
   if (const char* n = std::getenv("UQMERGE_TEST_STOP_AFTER"); n && ++new_evaluations_ == std::strtoul(n, nullptr, 10))

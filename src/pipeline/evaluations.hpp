@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "uqmerge/merge/engine.hpp"
 #include "uqmerge/pipeline/driver.hpp"
+#include "uqmerge/pipeline/screen.hpp"
 #include "uqmerge/pipeline/session.hpp"
 #include "uqmerge/pipeline/state.hpp"
 #include "uqmerge/uq/vision_cache.hpp"
@@ -41,10 +43,17 @@ class Evaluations {
   // they are this merge's (the step just evaluated), else merged again.
   void save_merge(const std::vector<size_t>& members, const std::filesystem::path& dir, const std::string& card);
   std::string label(const std::vector<size_t>& members) const;
+  // selection.screen: every candidate's unperturbed answers on the uq datasets with the real
+  // images and with every image blanked (and the base model's, when there is one), memoised
+  // like every other evaluation, then screen_candidates() on them.
+  ScreenReport screen();
 
  private:
   const uq::ModelResult& evaluate(const std::string& key, const std::vector<size_t>& members, const uq::UqOptions& opts,
                                   const std::vector<data::Dataset>& datasets, uq::VisionCache& cache);
+  // The memo itself: the stored result under key, else run() stored, the state saved, and the
+  // stop agreement taken.
+  const uq::ModelResult& memo(const std::string& key, const std::function<uq::ModelResult()>& run);
   void load_merge(const std::vector<size_t>& members);
   const model::Tokenizer& ref_tokenizer();
   uint64_t ref_tower();

@@ -105,6 +105,64 @@ void write_plan(H5Writer& h5, const Session& session) {
 }
 }  // namespace
 
+namespace {
+
+// /screen: selection.screen's statistics per candidate and dataset, the distributions they come
+// from and the flags (docs/results-h5.md).
+void write_screen(H5Writer& h5, const ScreenReport& rep) {
+  const std::string g = "/screen";
+  h5.group(g);
+  h5.attr(g, "max_mode_share", rep.options.max_mode_share);
+  h5.attr(g, "min_sensitivity_ratio", rep.options.min_sensitivity_ratio);
+  h5.attr(g, "min_agreement_ratio", rep.options.min_agreement_ratio);
+  h5.attr(g, "median_sensitivity", rep.median_sensitivity);
+  h5.attr(g, "median_agreement", rep.median_agreement);
+  std::string notes;
+  for (const auto& n : rep.notes) notes += (notes.empty() ? "" : "\n") + n;
+  h5.attr(g, "notes", notes);
+  const uint64_t M = rep.candidates.size();
+  std::vector<int64_t> flagged;
+  std::vector<double> mode, sens, agr, base;
+  for (const auto& c : rep.candidates) {
+    flagged.push_back(c.flagged);
+    mode.push_back(c.mode_share);
+    sens.push_back(c.image_sensitivity);
+    agr.push_back(c.agreement);
+    base.push_back(c.base_agreement);
+  }
+  h5.dataset(g + "/flagged", flagged);
+  h5.dataset(g + "/mode_share", mode, {M});
+  h5.dataset(g + "/image_sensitivity", sens, {M});
+  h5.dataset(g + "/agreement", agr, {M});
+  h5.dataset(g + "/base_agreement", base, {M});
+  for (size_t m = 0; m < M; ++m) {
+    const CandidateScreen& c = rep.candidates[m];
+    const std::string cg = fmt::format("{}/model_{:03}", g, m);
+    h5.group(cg);
+    h5.attr(cg, "name", c.name);
+    h5.attr(cg, "flagged", int64_t{c.flagged});
+    std::string why;
+    for (const auto& r : c.reasons) why += (why.empty() ? "" : "; ") + r;
+    h5.attr(cg, "reasons", why);
+    for (const auto& d : c.datasets) {
+      const std::string dg = cg + "/" + d.name;
+      h5.group(dg);
+      h5.attr(dg, "mode_share", d.mode_share);
+      h5.attr(dg, "mode_position", d.mode_position);
+      h5.attr(dg, "image_sensitivity", d.image_sensitivity);
+      h5.attr(dg, "agreement", d.agreement);
+      h5.attr(dg, "base_agreement", d.base_agreement);
+      const uint64_t S = d.predicted.size(), K = static_cast<uint64_t>(d.options);
+      h5.dataset(dg + "/predicted", d.predicted);
+      h5.dataset(dg + "/predicted_blank", d.predicted_blank);
+      h5.dataset(dg + "/p_clean", d.p, {S, K});
+      h5.dataset(dg + "/p_blank", d.p_blank, {S, K});
+    }
+  }
+}
+
+}  // namespace
+
 void write_results(const Session& session, const std::string& command, const std::vector<uq::ModelResult>& results,
                    double seconds, const RunRecord* run) {
   const RunConfig& cfg = session.cfg;
@@ -219,6 +277,7 @@ void write_results(const Session& session, const std::string& command, const std
       }
     }
   }
+  if (run && run->screen) write_screen(h5, *run->screen);
   if (run && !run->baselines.empty()) {
     h5.group("/baselines");
     for (const auto& b : run->baselines) {
@@ -242,6 +301,11 @@ void write_results(const Session& session, const std::string& command, const std
       }
       if (!b.order.empty()) h5.dataset(g + "/order", std::vector<int64_t>(b.order.begin(), b.order.end()));
       if (!b.curve.empty()) h5.dataset(g + "/curve", b.curve, {static_cast<uint64_t>(b.curve.size())});
+      if (!b.curve_acc.empty()) {
+        std::vector<double> flat;
+        for (const auto& a : b.curve_acc) flat.insert(flat.end(), a.begin(), a.end());
+        h5.dataset(g + "/curve_accuracy", flat, {static_cast<uint64_t>(b.curve_acc.size()), static_cast<uint64_t>(b.curve_acc[0].size())});
+      }
     }
   }
   if (run && !run->candidate_acc.empty()) {

@@ -15,6 +15,10 @@
 
 namespace uqmerge::uq {
 
+namespace {
+// The vision cache's dataset id for the blank image (no dataset hashes to it in practice).
+constexpr uint64_t kBlankImageId = 0x626c616e6b000000ull;  // "blank"
+}  // namespace
 
 ModelResult evaluate_model(const std::string& name, const model::LlavaModel& model, const model::Tokenizer& tok,
                            model::ImageStyle style, uint64_t tower, const std::vector<data::Dataset>& datasets,
@@ -50,6 +54,11 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
     const std::vector<int64_t> rows = tok.option_tokens(model::option_letters(static_cast<size_t>(K)));
     std::vector<Accumulator> accs(static_cast<size_t>(R), Accumulator(S, K));  // one per repeat
     const auto [begin, end] = dist::block_range(static_cast<uint64_t>(S * JR), comm.rank(), comm.size());
+    // Cached vision features: one entry per (sample, draw); the blank control's one image, once.
+    const auto feature_key = [&](uint64_t i, uint64_t j) -> CacheKey {
+      if (opts.blank_images) return {tower, kBlankImageId, 0, 0};
+      return {tower, did, i, j};
+    };
     for (uint64_t q0 = begin; q0 < end; q0 += static_cast<uint64_t>(opts.batch_size)) {
       const uint64_t q1 = std::min<uint64_t>(end, q0 + static_cast<uint64_t>(opts.batch_size));
       const int64_t B = static_cast<int64_t>(q1 - q0);
@@ -62,14 +71,19 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
                        j = (q0 + static_cast<uint64_t>(b)) % static_cast<uint64_t>(JR);
         perts.push_back(perturb::plan(opts.plan, did, i, j));
         std::vector<uint8_t> bytes;
-        if (cache.get({tower, did, i, j}, bytes)) {
+        if (cache.get(feature_key(i, j), bytes)) {
           feats[b] = torch::from_blob(bytes.data(), {P, Hv}, dt).clone();
           continue;
         }
-        model::RgbImage img = ds.image(i);
-        if (opts.plan.image) img = perturb::augmix(img, opts.augmix, perts.back().image_seed);
-        const std::vector<float> px = pre(img);
-        miss_pixels.insert(miss_pixels.end(), px.begin(), px.end());
+        if (opts.blank_images) {
+          if (!miss.empty()) continue;  // one blank image per batch: every sample's features are the same
+          miss_pixels.assign(static_cast<size_t>(3 * pre.size * pre.size), 0.0f);
+        } else {
+          model::RgbImage img = ds.image(i);
+          if (opts.plan.image) img = perturb::augmix(img, opts.augmix, perts.back().image_seed);
+          const std::vector<float> px = pre(img);
+          miss_pixels.insert(miss_pixels.end(), px.begin(), px.end());
+        }
         miss.push_back(b);
       }
       if (!miss.empty()) {
@@ -81,9 +95,12 @@ ModelResult evaluate_model(const std::string& name, const model::LlavaModel& mod
           const int64_t b = miss[m];
           const uint64_t q = q0 + static_cast<uint64_t>(b);
           feats[b] = vf[static_cast<int64_t>(m)].clone();
-          cache.put({tower, did, q / static_cast<uint64_t>(JR), q % static_cast<uint64_t>(JR)}, feats[b].data_ptr(), feat_bytes);
+          cache.put(feature_key(q / static_cast<uint64_t>(JR), q % static_cast<uint64_t>(JR)), feats[b].data_ptr(), feat_bytes);
         }
       }
+      if (opts.blank_images)
+        for (auto& f : feats)
+          if (!f.defined()) f = feats[static_cast<size_t>(miss.empty() ? 0 : miss[0])];  // the shared blank features
       const at::Tensor embeds = model.project(torch::stack(feats));
       std::vector<model::Sequence> seqs;
       model::AttentionDropout drop{opts.plan.attention_dropout, {}};

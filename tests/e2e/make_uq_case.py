@@ -67,4 +67,82 @@ text = (out / "config_np1.yaml").read_text().replace("output_dir: run_np1", "out
 text = text.replace("perturbations: 3", "perturbations: 1").replace("    - {name: Sub, path: data.tsv, limit: 4}\n", "")
 text = text.replace("{name: Shapes, path: data.tsv, pad_options_to: 4}", "{name: One, path: data.tsv, limit: 1}")
 (out / "config_idle.yaml").write_text(text + "merge: {method: ties}\nbase_model: cand_a\n")
+
+# selection.screen on hand-made candidates. The random reference model gives the same letter
+# to every row, so the good ones start from "answering": the option letters' output rows
+# redrawn large (seeded), which makes the answer depend on the question and the image (on these
+# 7 rows: letters C B C B C A A, the top two logits >= 0.2 apart, other answers with the image
+# blanked). Three good ones (that model and two small perturbations of its language model), a
+# constant predictor (final norm zeroed: every option logit is 0, so the argmax is always A)
+# and an image-blind one (the answering model with the projector's output layer zeroed: the
+# same image tokens whatever the image).
+from transformers import LlamaTokenizer  # noqa: E402
+
+letter_ids = sorted({LlamaTokenizer.from_pretrained(answer)(chr(65 + i)).input_ids[-1] for i in range(6)})
+
+
+def answering(sd):
+    key = next(k for k in sd if k.endswith("lm_head.weight"))
+    w = sd[key]
+    w[letter_ids] = torch.randn(len(letter_ids), w.shape[1], generator=torch.Generator().manual_seed(5)) * 10 * w.std()
+    return 1
+
+
+def variant(name, *edits):
+    shutil.copytree(answer, out / name)
+    f = out / name / "model.safetensors"
+    sd = load_file(str(f))
+    for edit in edits:
+        assert edit(sd), f"{name}: no tensor edited (key names changed?)"
+    save_file(sd, str(f), metadata={"format": "pt"})
+
+
+def noise(seed, scale):
+    def edit(sd):
+        g, n = torch.Generator().manual_seed(seed), 0
+        for k, v in sd.items():
+            if "language_model" in k and v.dtype.is_floating_point:
+                sd[k] = (v + torch.randn(v.shape, generator=g) * scale).contiguous()
+                n += 1
+        return n
+    return edit
+
+
+def zero(pred):
+    def edit(sd):
+        keys = [k for k in sd if pred(k)]
+        for k in keys:
+            sd[k] = torch.zeros_like(sd[k])
+        return len(keys)
+    return edit
+
+
+final_norm = lambda k: "language_model" in k and k.endswith("norm.weight") and ".layers." not in k  # noqa: E731
+variant("good_a", answering)
+variant("good_b", answering, noise(21, 0.001))
+variant("good_c", answering, noise(22, 0.001))
+variant("constant", zero(final_norm))
+variant("blind", answering, zero(lambda k: "multi_modal_projector.linear_2" in k))
+variant("constant_b", noise(23, 0.02), zero(final_norm))
+screen = """seed: 5
+threads: 1
+candidates:
+{cands}
+uq:
+  perturbations: 2
+  attention_dropout: 0.1
+  text_perturbation: prepend_prompt
+  image_perturbation: true
+  batch_size: 3
+  datasets:
+    - {{name: Plain, path: data.tsv}}
+merge: {{method: linear}}
+selection: {{screen: true}}
+baselines: {{merge_all: true}}
+"""
+cands = "".join(f"  - {{model: {c}, name: {n}}}\n" for c, n in
+                [("good_a", "good_a"), ("good_b", "good_b"), ("good_c", "good_c"), ("constant", "constant"), ("blind", "blind")])
+(out / "config_screen.yaml").write_text("output_dir: run_screen\n" + screen.format(cands=cands))
+cands = "".join(f"  - {{model: {c}}}\n" for c in ("constant", "constant_b"))
+(out / "config_screen_all.yaml").write_text("output_dir: run_screen_all\n" + screen.format(cands=cands))
 print(f"wrote {out}")

@@ -88,6 +88,9 @@ cfg["uq"]["perturbations"] = 2
 for d in cfg["uq"]["datasets"] + cfg["evaluation"]["datasets"]:
     d["path"] = rel(d["path"]); d["limit"] = 12
 cfg["baselines"]["random_k"]["repeats"] = 2
+cfg["baselines"]["random_k"].pop("sweep", None)  # sizes beyond 3 candidates
+cfg["baselines"].pop("accuracy_guided", None)
+cfg["selection"].pop("screen", None)  # the paper's algorithm on all 3 (tests/e2e/test_screen.sh tests the screen)
 (work / "demo.yaml").write_text(yaml.safe_dump(cfg))
 EOF
 if "${mpi[@]}" "$bin" run -c "$work/demo.yaml" >"$work/run.log" 2>&1; then ok "uqmerge run on the zoo (configs/demo.yaml, reduced)"; else

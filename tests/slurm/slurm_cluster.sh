@@ -11,7 +11,15 @@
 #   slurm_cluster.sh stop DIR      cancel every job, stop the daemons started by `start DIR`
 #   slurm_cluster.sh env DIR       prints `export SLURM_CONF=...` for the client commands
 # As a library (tests): `source slurm_cluster.sh`, then
-#   slurm_cluster_start DIR        as above, and exports SLURM_CONF in the calling shell
+#   slurm_cluster_start DIR [2]    as above, and exports SLURM_CONF in the calling shell; with 2,
+#                                  two nodes, nodea and nodeb, each a slurmd in a network namespace
+#                                  of its own (a veth pair to a bridge the harness creates, its own
+#                                  address, hostname and TmpFS), so that MPI between them goes over
+#                                  TCP as between real hosts (needs root: CAP_NET_ADMIN, mounts)
+#   slurm_cluster_netns_ok         0 when network namespaces can be made here (else skip 2-node tests)
+#   slurm_cluster_node_lost DIR NODE   the node fails: its link is cut and every process in its
+#                                  namespace (slurmd, slurmstepd, ranks) is killed
+#   slurm_cluster_node_back DIR NODE   the node's link is up again and its slurmd restarted
 #   slurm_cluster_stop DIR         as above (safe to call twice; use it in an EXIT trap)
 #   slurm_cluster_have_binaries    0 when every Slurm/munge binary needed is installed
 #   slurm_job_field, slurm_job_completion, slurm_job_wait_done   a job's state, record, end
@@ -66,8 +74,8 @@ _sc_wait_for() {
   done
 }
 
-_sc_write_conf() {  # DIR CTLD_PORT
-  local dir=$1 port=$2 cpus mem user
+_sc_write_conf() {  # DIR CTLD_PORT [NET]  (NET: two nodes, addresses NET.1 = controller, NET.2, NET.3)
+  local dir=$1 port=$2 net=${3:-} cpus mem user ctld nodes slurmd_files
   user=$(id -un)
   # CPUs and memory of this machine, as slurmd itself sees them. At least 2 CPUs so that a
   # 2-task job fits; config_overrides below makes slurmd accept the configured figures.
@@ -77,11 +85,26 @@ _sc_write_conf() {  # DIR CTLD_PORT
   [ -n "$mem" ] || mem=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
   [ "$cpus" -ge 2 ] || cpus=2
   mem=$((mem * 9 / 10))
+  ctld=localhost
+  slurmd_files="SlurmdSpoolDir=$dir/spool
+SlurmdPidFile=$dir/run/slurmd.pid
+SlurmdLogFile=$dir/log/slurmd.log"
+  nodes="NodeName=uqnode NodeAddr=127.0.0.1 NodeHostname=$(hostname -s) CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=uqnode Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
+  if [ -n "$net" ]; then  # each node claims the machine's CPUs: 2 x 2 ranks on 2 cores, oversubscribed on purpose
+    ctld="$(hostname -s)($net.1)"
+    slurmd_files="SlurmdSpoolDir=$dir/spool/%n
+SlurmdPidFile=$dir/run/slurmd-%n.pid
+SlurmdLogFile=$dir/log/slurmd-%n.log"
+    nodes="NodeName=nodea NodeAddr=$net.2 NodeHostname=nodea CPUs=$cpus RealMemory=$((mem / 2)) State=UNKNOWN
+NodeName=nodeb NodeAddr=$net.3 NodeHostname=nodeb CPUs=$cpus RealMemory=$((mem / 2)) State=UNKNOWN
+PartitionName=debug Nodes=nodea,nodeb Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
+  fi
   : >"$dir/etc/plugstack.conf"  # no SPANK plugins (the system's plugstack.conf is not read)
   cat >"$dir/etc/slurm.conf" <<EOF
 # Written by tests/slurm/slurm_cluster.sh for a private test cluster in $dir.
 ClusterName=uqtest
-SlurmctldHost=localhost
+SlurmctldHost=$ctld
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
 SlurmUser=$user
@@ -92,11 +115,9 @@ CredType=cred/munge
 # waits before it may start again (default 120 s).
 AuthInfo=socket=$dir/run/munge.socket,cred_expire=10
 StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/run/slurmctld.pid
-SlurmdPidFile=$dir/run/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
+$slurmd_files
 SlurmctldDebug=info
 SlurmdDebug=info
 PlugStackConfig=$dir/etc/plugstack.conf
@@ -126,13 +147,96 @@ ReturnToService=2
 SlurmdParameters=config_overrides
 JobRequeue=1
 MailProg=/bin/true
-NodeName=uqnode NodeAddr=127.0.0.1 NodeHostname=$(hostname -s) CPUs=$cpus RealMemory=$mem State=UNKNOWN
-PartitionName=debug Nodes=uqnode Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+$nodes
 EOF
 }
 
-slurm_cluster_start() {  # DIR
-  local dir=$1 port key
+# ---- two nodes in network namespaces ---------------------------------------------------------
+
+slurm_cluster_netns_ok() {
+  local probe=uqprobe$$
+  command -v ip >/dev/null && command -v nsenter >/dev/null && command -v unshare >/dev/null || return 1
+  ip netns add "$probe" >/dev/null 2>&1 || return 1
+  ip netns del "$probe" >/dev/null 2>&1
+}
+
+# DIR's network, from the number kept in DIR/run/netns: bridge, namespaces (host-side veths
+# are NAMESPACE-h; names <= 15 characters) and the /24 prefix.
+_sc_net() {  # DIR -> sets _br _ns_a _ns_b _net
+  local id
+  id=$(cat "$1/run/netns")
+  _br=uqbr$id _ns_a=uq${id}a _ns_b=uq${id}b _net=10.$((77 + id / 250)).$((id % 250))
+}
+
+_sc_ns_of() {  # NODE -> its namespace (after _sc_net)
+  if [ "$1" = nodeb ]; then echo "$_ns_b"; else echo "$_ns_a"; fi
+}
+
+_sc_net_up() {  # DIR
+  local dir=$1 id n addr
+  for _ in $(seq 1 50); do  # a number no other cluster on this machine uses
+    id=$((RANDOM % 1000))
+    ip link show "uqbr$id" >/dev/null 2>&1 || break
+  done
+  echo "$id" >"$dir/run/netns"
+  _sc_net "$dir"
+  { ip link add "$_br" type bridge && ip addr add "$_net.1/24" dev "$_br" && ip link set "$_br" up; } || return 1
+  addr=2
+  for n in "$_ns_a" "$_ns_b"; do
+    { ip netns add "$n" && ip link add "$n-h" type veth peer name eth0 netns "$n" &&
+      ip link set "$n-h" master "$_br" up && ip netns exec "$n" ip link set lo up &&
+      ip netns exec "$n" ip addr add "$_net.$addr/24" dev eth0 && ip netns exec "$n" ip link set eth0 up; } || return 1
+    addr=$((addr + 1))
+  done
+}
+
+_sc_net_down() {  # DIR
+  [ -f "$1/run/netns" ] || return 0
+  _sc_net "$1"
+  ip netns del "$_ns_a" 2>/dev/null || true
+  ip netns del "$_ns_b" 2>/dev/null || true
+  ip link del "$_br" 2>/dev/null || true
+  rm -f "$1/run/netns"
+}
+
+# slurmd of NODE (nodea | nodeb) in its namespace, with its own hostname (UTS namespace) and
+# its own TmpFS (a private mount namespace binds DIR/tmp-NODE over DIR/tmp: PMIx keeps per-step
+# directories there, which two nodes must not share). nsenter, not `ip netns exec`: the latter
+# remounts /sys, which hides the cgroup filesystem slurmd reads.
+_sc_start_slurmd_ns() {  # DIR NODE
+  local dir=$1 node=$2
+  _sc_net "$dir"
+  mkdir -p "$dir/tmp-$node"
+  UQMERGE_SLURM_DIR=$dir nsenter --net="/run/netns/$(_sc_ns_of "$node")" unshare -u -m --propagation private     sh -c "hostname $node && mount --bind '$dir/tmp-$node' '$dir/tmp' && exec slurmd -D -N $node -f '$SLURM_CONF'"     >>"$dir/log/slurmd-$node.out" 2>&1 &
+  echo $! >"$dir/run/slurmd-$node.started"
+}
+
+_sc_nodes_idle() { [ "$(sinfo -h -N -o '%t' 2>/dev/null | sort -u)" = "idle" ]; }
+
+slurm_cluster_node_lost() {  # DIR NODE
+  local dir=$1 node=$2 ns pids
+  _sc_net "$dir"
+  ns=$(_sc_ns_of "$node")
+  ip netns exec "$ns" ip link set eth0 down
+  pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+  _sc_log "node $node lost (link down; killed:${pids:- nothing})"
+}
+
+slurm_cluster_node_back() {  # DIR NODE
+  local dir=$1 node=$2
+  _sc_net "$dir"
+  ip netns exec "$(_sc_ns_of "$node")" ip link set eth0 up
+  rm -rf "${dir:?}/tmp-$node"
+  _sc_start_slurmd_ns "$dir" "$node"
+  scontrol update NodeName="$node" State=RESUME >/dev/null 2>&1 || true
+  _sc_wait_for 90 _sc_nodes_idle || { _sc_log "node $node did not come back:"; sinfo -N -l >&2; return 1; }
+  _sc_log "node $node back"
+}
+
+slurm_cluster_start() {  # DIR [NODES]
+  local dir=$1 nodes=${2:-1} port key node
   if ! slurm_cluster_have_binaries; then
     _sc_log "missing one of: $SLURM_CLUSTER_BINARIES"
     return 1
@@ -166,7 +270,12 @@ slurm_cluster_start() {  # DIR
   fi
 
   port=$(_sc_free_port) || return 1
-  _sc_write_conf "$dir" "$port"
+  if [ "$nodes" = 2 ]; then
+    _sc_net_up "$dir" || { _sc_log "could not make the network namespaces"; _sc_net_down "$dir"; return 1; }
+    _sc_write_conf "$dir" "$port" "$_net"
+  else
+    _sc_write_conf "$dir" "$port"
+  fi
   export SLURM_CONF=$dir/etc/slurm.conf
   # -D: foreground (our child, PID known); -i: ignore state from an earlier run (there is none).
   UQMERGE_SLURM_DIR=$dir slurmctld -D -i -f "$SLURM_CONF" >>"$dir/log/slurmctld.out" 2>&1 &
@@ -175,18 +284,21 @@ slurm_cluster_start() {  # DIR
     _sc_log "slurmctld does not answer:"; tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmctld.out" >&2
     return 1
   fi
-  UQMERGE_SLURM_DIR=$dir slurmd -D -N uqnode -f "$SLURM_CONF" >>"$dir/log/slurmd.out" 2>&1 &
-  echo $! >"$dir/run/slurmd.started"
-  # idle (not idle* / down / drain): slurmd registered and the node takes jobs.
-  if ! _sc_wait_for 60 _sc_node_idle; then
-    _sc_log "the node did not become idle:"; sinfo -N -l >&2 || true
-    tail -20 "$dir/log/slurmd.log" "$dir/log/slurmd.out" "$dir/log/slurmctld.log" >&2
+  if [ "$nodes" = 2 ]; then
+    for node in nodea nodeb; do _sc_start_slurmd_ns "$dir" "$node"; done
+  else
+    UQMERGE_SLURM_DIR=$dir slurmd -D -N uqnode -f "$SLURM_CONF" >>"$dir/log/slurmd.out" 2>&1 &
+    echo $! >"$dir/run/slurmd.started"
+  fi
+  # idle (not idle* / down / drain): every slurmd registered and the nodes take jobs.
+  if ! _sc_wait_for 60 _sc_nodes_idle; then
+    _sc_log "the nodes did not become idle:"; sinfo -N -l >&2 || true
+    tail -20 "$dir"/log/slurmd*.log "$dir"/log/slurmd*.out "$dir/log/slurmctld.log" >&2
     return 1
   fi
   _sc_log "cluster up in $dir (slurmctld port $port): $(sinfo -h -N -o '%N %t CPUs=%c Mem=%m')"
 }
 
-_sc_node_idle() { [ "$(sinfo -h -N -o '%t' 2>/dev/null)" = "idle" ]; }
 
 # Stops the process whose PID is in FILE (when it is still the one we started), TERM then KILL.
 _sc_stop_pid() {  # DIR FILE NAME
@@ -246,6 +358,8 @@ slurm_cluster_stop() {  # DIR
     _sc_wait_for 20 test -z "$(squeue -h -o %i 2>/dev/null)" || _sc_log "jobs still listed: $(squeue -h 2>/dev/null | tr '\n' ';')"
   fi
   _sc_stop_pid "$dir" "$dir/run/slurmd.started" slurmd
+  _sc_stop_pid "$dir" "$dir/run/slurmd-nodea.started" slurmd
+  _sc_stop_pid "$dir" "$dir/run/slurmd-nodeb.started" slurmd
   _sc_stop_pid "$dir" "$dir/run/slurmctld.started" slurmctld
   _sc_stop_pid "$dir" "$dir/run/munged.started" munged
   # Anything else of this cluster still alive (slurmstepd, a job's processes), by PID; never
@@ -264,6 +378,7 @@ slurm_cluster_stop() {  # DIR
     # shellcheck disable=SC2086
     kill -KILL $leftovers 2>/dev/null || true
   fi
+  _sc_net_down "$dir"
   _sc_log "cluster in $dir stopped"
 }
 
@@ -306,12 +421,12 @@ require_slurm() {
 
 # Makes $work (kept on failure or with UQMERGE_KEEP_TMP=1) and starts the cluster in
 # $work/cluster; both are cleaned up when the script exits, however it exits.
-start_work_cluster() {  # NAME
+start_work_cluster() {  # NAME [NODES]
   work=$(mktemp -d "${TMPDIR:-/tmp}/uqmerge-$1.XXXXXX")
   trap _finish_work EXIT
   trap 'exit 1' INT TERM HUP  # ctest's timeout or Ctrl-C: still stop the cluster
   local t0=$SECONDS
-  slurm_cluster_start "$work/cluster"
+  slurm_cluster_start "$work/cluster" "${2:-1}"
   echo "cluster up in $((SECONDS - t0)) s"
 }
 _finish_work() {

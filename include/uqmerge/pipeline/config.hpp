@@ -13,6 +13,7 @@
 #include "uqmerge/data/dataset.hpp"
 #include "uqmerge/io/dtype.hpp"
 #include "uqmerge/merge/config.hpp"
+#include "uqmerge/pipeline/screen.hpp"
 #include "uqmerge/uq/options.hpp"
 
 namespace uqmerge::pipeline {
@@ -40,12 +41,14 @@ struct RunConfig {
   std::string order = "descending";                 // descending | ascending | given
   std::string rule = "global_min";                  // global_min | early_stop
   int patience = 1;
+  ScreenOptions screen;                             // selection.screen (pipeline/screen.hpp); off by default
   // Baselines (results.h5 /baselines), each measured like the main curve.
   struct Baselines {
     bool merge_all = false;        // every candidate merged
     int random_repeats = 0;        // random_k.repeats: random subsets of size k
     int random_k = 0;              // random_k.k; 0: the size UQ-Merge chose
     uint64_t random_seed = 0;      // random_k.seed (default: seed)
+    std::vector<int> random_sweep; // random_k.sweep: more sizes, each with its own repeats (/baselines/random_k_<k>)
     bool ascending = false;        // the whole curve in ascending order of uncertainty
     bool accuracy_guided = false;  // order by accuracy, keep the step with the best accuracy (needs evaluation)
   } baselines;

@@ -33,6 +33,7 @@ struct RunRecord {
     std::vector<std::vector<double>> acc_datasets;  // ... and per dataset
     std::vector<size_t> order;                 // ascending / accuracy_guided: their order
     std::vector<double> curve;                 // ... and the criterion along it
+    std::vector<std::vector<double>> curve_acc;  // unscreened: accuracy per dataset along it
     std::map<std::string, int64_t> attrs;
   };
   std::vector<Baseline> baselines;
@@ -40,6 +41,7 @@ struct RunRecord {
   std::vector<Accuracy> candidate_acc;       // per candidate
   std::optional<Accuracy> chosen_acc;
   std::vector<Accuracy> step_acc;            // per merge step (the merge curve's accuracy)
+  std::optional<ScreenReport> screen;        // selection.screen, when on (then `order` holds the kept candidates)
 };
 
 // OUTPUT_DIR/results.h5 (command "uq" or "run"; `run` only for "run"), complete or absent.

@@ -18,6 +18,9 @@ struct UqOptions {
   std::string image_aspect;  // empty: the checkpoint's image_aspect_ratio (default pad)
   int batch_size = 4;
   bool save_distributions = false;  // results.h5 keeps each sample's mean distribution (float16)
+  // The image control of selection.screen: every image replaced by the CLIP mean colour exactly
+  // (normalised pixels 0, the colour LLaVA pads with), so the model sees no image content.
+  bool blank_images = false;
 };
 
 // Accuracy's evaluation: the unperturbed input (J = 1, no prompt sentence, no AugMix, no
