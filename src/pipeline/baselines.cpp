@@ -36,50 +36,41 @@ void measure_baselines(Evaluations& ev, const RunConfig& cfg, const std::vector<
     }
   };
   const auto& bl = cfg.baselines;
+  // `repeats` random subsets of size k (the same draws for a size, whatever the other sizes).
+  auto random_k = [&](const std::string& name, size_t k) {
+    RunRecord::Baseline b{name};
+    b.attrs["k"] = static_cast<int64_t>(k);
+    b.attrs["seed"] = static_cast<int64_t>(bl.random_seed);
+    for (int r = 0; r < bl.random_repeats; ++r) measure(b, random_subset(order, k, bl.random_seed, static_cast<uint64_t>(r)));
+    run.baselines.push_back(b);
+  };
+  // The uncertainty curve along `along`, its step picked by the run's rule (both recorded);
+  // with_curve_acc: also the accuracy of every step.
+  auto curve = [&](const std::string& name, const std::vector<size_t>& along, bool with_curve_acc) {
+    RunRecord::Baseline b{name};
+    b.order = along;
+    for (size_t t = 1; t <= N; ++t) {
+      b.curve.push_back(ev.uq_of(prefix(b.order, t)).overall.macro);
+      if (with_curve_acc) b.curve_acc.push_back(ev.accuracy_of(prefix(b.order, t)).percent);
+    }
+    const size_t gm = select_global_min(b.curve), es = select_early_stop(b.curve, cfg.patience);
+    b.attrs["global_min_step"] = static_cast<int64_t>(gm);
+    b.attrs["early_stop_step"] = static_cast<int64_t>(es);
+    measure(b, prefix(b.order, cfg.rule == "early_stop" ? es : gm));
+    run.baselines.push_back(b);
+  };
   if (bl.merge_all) {
     RunRecord::Baseline b{"merge_all"};
     measure(b, order);
     run.baselines.push_back(b);
   }
   if (bl.random_repeats > 0) {
-    RunRecord::Baseline b{"random_k"};
-    const size_t k = bl.random_k > 0 ? static_cast<size_t>(bl.random_k) : run.chosen;
-    b.attrs["k"] = static_cast<int64_t>(k);
-    b.attrs["seed"] = static_cast<int64_t>(bl.random_seed);
-    for (int r = 0; r < bl.random_repeats; ++r) measure(b, random_subset(order, k, bl.random_seed, static_cast<uint64_t>(r)));
-    run.baselines.push_back(b);
-    for (int ks : bl.random_sweep) {  // the same draws as random_k would make for that size
-      RunRecord::Baseline sb{"random_k_" + std::to_string(ks)};
-      sb.attrs["k"] = ks;
-      sb.attrs["seed"] = static_cast<int64_t>(bl.random_seed);
-      for (int r = 0; r < bl.random_repeats; ++r)
-        measure(sb, random_subset(order, static_cast<size_t>(ks), bl.random_seed, static_cast<uint64_t>(r)));
-      run.baselines.push_back(sb);
-    }
+    random_k("random_k", bl.random_k > 0 ? static_cast<size_t>(bl.random_k) : run.chosen);
+    for (int k : bl.random_sweep) random_k("random_k_" + std::to_string(k), static_cast<size_t>(k));
   }
-  if (cfg.screen.enabled) {  // Algorithm 1 as the paper has it, on every candidate
-    RunRecord::Baseline b{"unscreened"};
-    b.order = order;
-    for (size_t t = 1; t <= N; ++t) {
-      b.curve.push_back(ev.uq_of(prefix(b.order, t)).overall.macro);
-      if (with_acc) b.curve_acc.push_back(ev.accuracy_of(prefix(b.order, t)).percent);  // the paper's merge curve, for plots
-    }
-    const size_t gm = select_global_min(b.curve), es = select_early_stop(b.curve, cfg.patience);
-    b.attrs["global_min_step"] = static_cast<int64_t>(gm);
-    b.attrs["early_stop_step"] = static_cast<int64_t>(es);
-    measure(b, prefix(b.order, cfg.rule == "early_stop" ? es : gm));
-    run.baselines.push_back(b);
-  }
-  if (bl.ascending) {
-    RunRecord::Baseline b{"ascending"};
-    b.order = order_candidates(u, Order::Ascending);
-    for (size_t t = 1; t <= N; ++t) b.curve.push_back(ev.uq_of(prefix(b.order, t)).overall.macro);
-    const size_t gm = select_global_min(b.curve), es = select_early_stop(b.curve, cfg.patience);
-    b.attrs["global_min_step"] = static_cast<int64_t>(gm);
-    b.attrs["early_stop_step"] = static_cast<int64_t>(es);
-    measure(b, prefix(b.order, cfg.rule == "early_stop" ? es : gm));
-    run.baselines.push_back(b);
-  }
+  // Algorithm 1 as the paper has it, on every candidate; its step accuracies for the plots.
+  if (cfg.screen.enabled) curve("unscreened", order, with_acc);
+  if (bl.ascending) curve("ascending", order_candidates(u, Order::Ascending), false);
   if (bl.accuracy_guided) {
     RunRecord::Baseline b{"accuracy_guided"};
     std::vector<double> neg_acc;
