@@ -2,7 +2,8 @@
 # selection.screen end to end on make_uq_case.py's hand-made candidates: `uqmerge run` on 2
 # ranks leaves out the constant and the image-blind candidate (check_screen.py checks every
 # number against transformers + numpy); every candidate flagged is exit 2 naming them and why,
-# with nothing written that looks complete; bad screen settings are refused naming the key.
+# with nothing written that looks complete; bad screen and random_k.sweep settings are refused
+# naming the key.
 #   test_screen.sh UQMERGE_BINARY UQ_CASE_DIR PYTHON MPIEXEC
 set -u
 bin=$1
@@ -28,4 +29,11 @@ sed 's/selection: {screen: true}/selection: {screen: {max_mode_share: 0}}/' "$wo
 expect bad-mode-share --exit 2 --one-error --err "bad1.yaml: selection.screen.max_mode_share: must be in \(0, 1\]" -- run1 bad1.yaml
 sed 's/selection: {screen: true}/selection: {screen: {min_agreement: 0.5}}/' "$work/c/config_screen.yaml" >"$work/c/bad2.yaml"
 expect bad-screen-key --exit 2 --one-error --err "bad2.yaml: selection.screen.min_agreement: unknown key \(valid: " -- run1 bad2.yaml
+# random_k.sweep (the report's sizes) is validated like every other key.
+sed 's/baselines: {merge_all: true}/baselines: {merge_all: true, random_k: {repeats: 1, sweep: [2, 9]}}/' \
+  "$work/c/config_screen.yaml" >"$work/c/bad3.yaml"
+expect bad-sweep-size --exit 2 --one-error --err "bad3.yaml: baselines.random_k.sweep: sizes must be in 1..5, got 9" -- run1 bad3.yaml
+sed 's/baselines: {merge_all: true}/baselines: {merge_all: true, random_k: {repeats: 1, sweep: 3}}/' \
+  "$work/c/config_screen.yaml" >"$work/c/bad4.yaml"
+expect bad-sweep-type --exit 2 --one-error --err "bad4.yaml: baselines.random_k.sweep: a list of subset sizes" -- run1 bad4.yaml
 testlib_summary
