@@ -39,6 +39,8 @@ int cmd_uq(const UqArgs& args);  // needs an active MpiRuntime
 struct MergeArgs {
   std::string config, out;
   bool overwrite = false;
+  std::string backend = "auto";  // auto (= mpi: the merge runs in host memory) | mpi | nccl
+  double stale_s = 30, timeout_s = 1800;  // the watchdog (dist::WatchdogOptions)
 };
 int cmd_merge(const MergeArgs& args);
 

@@ -101,6 +101,14 @@ int main(int argc, char** argv) {
   merge->add_option("config", merge_args.config, "mergekit-style YAML")->required();
   merge->add_option("-o,--out", merge_args.out, "output model directory")->required();
   merge->add_flag("--overwrite", merge_args.overwrite, "replace an existing output directory");
+  merge->add_option("--backend", merge_args.backend,
+                    "auto | mpi | nccl: collectives of the merge (auto = mpi: the merge runs in host memory; nccl stages "
+                    "the shards through the GPUs)")
+      ->capture_default_str();
+  merge->add_option("--stale-s", merge_args.stale_s, "watchdog: a rank without heartbeat this long ends the job (0 = off)")
+      ->capture_default_str();
+  merge->add_option("--timeout-s", merge_args.timeout_s, "watchdog: a collective incomplete this long ends the job (0 = off)")
+      ->capture_default_str();
 
   app::ZooArgs zoo_args;
   CLI::App* zoo = app.add_subcommand(

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mpi_util.hpp"
+#include "watchdog.hpp"
 #include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/util/log.hpp"
 
@@ -50,10 +51,12 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     detail::local_rank_size(comm_, local_rank_, local_size_);
+    wd_ = std::make_unique<detail::Watchdog>(rank_, size_);
     CHECK_MPI(MPI_Op_create(&sum_bf16, /*commute=*/1, &op_bf16_));
     CHECK_MPI(MPI_Op_create(&sum_f16, 1, &op_f16_));
   }
   ~MpiCommunicator() override {
+    wd_->stop();
     if (MpiRuntime::active()) {
       MPI_Op_free(&op_bf16_);
       MPI_Op_free(&op_f16_);
@@ -66,24 +69,28 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   int local_size() const override { return local_size_; }
 
-  void barrier() override { CHECK_MPI(MPI_Barrier(comm_)); }
+  void barrier() override {
+    detail::Watched w(*wd_, "barrier");
+    MPI_Request req;
+    CHECK_MPI(MPI_Ibarrier(comm_, &req));
+    wait(req);
+  }
 
   void broadcast(void* buf, size_t count, DType t, int root) override {
-    auto* p = static_cast<char*>(buf);
-    const size_t es = dtype_size(t);
-    for (size_t off = 0; off < count; off += kChunk) {
-      const int n = static_cast<int>(std::min(kChunk, count - off));
-      CHECK_MPI(MPI_Bcast(p + off * es, n, mpi_type(t), root, comm_));
-    }
+    detail::Watched w(*wd_, "broadcast");
+    bcast(buf, count, t, root);
   }
 
   void allreduce_sum(void* buf, size_t count, DType t) override {
+    detail::Watched w(*wd_, "allreduce");
     MPI_Op op = reduction_op(t);
     auto* p = static_cast<char*>(buf);
     const size_t es = dtype_size(t);
     for (size_t off = 0; off < count; off += kChunk) {
       const int n = static_cast<int>(std::min(kChunk, count - off));
-      CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p + off * es, n, mpi_type(t), op, comm_));
+      MPI_Request req;
+      CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, p + off * es, n, mpi_type(t), op, comm_, &req));
+      wait(req);
     }
   }
 
@@ -93,6 +100,7 @@ class MpiCommunicator final : public Communicator {
 
   void allgatherv(const void* send, void* recv, const std::vector<size_t>& counts, DType t) override {
     UQ_CHECK(counts.size() == static_cast<size_t>(size_), "allgatherv needs one count per rank");
+    detail::Watched w(*wd_, "allgather");
     const size_t es = dtype_size(t);
     size_t total = 0, mine_off = 0;
     for (int r = 0; r < size_; ++r) {
@@ -111,7 +119,9 @@ class MpiCommunicator final : public Communicator {
       // MPI forbids aliasing send and recv unless MPI_IN_PLACE: stage our block in place.
       if (counts[rank_] > 0 && static_cast<const char*>(send) != out + mine_off * es)
         std::copy_n(static_cast<const char*>(send), counts[rank_] * es, out + mine_off * es);
-      CHECK_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, out, c.data(), d.data(), mpi_type(t), comm_));
+      MPI_Request req;
+      CHECK_MPI(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, out, c.data(), d.data(), mpi_type(t), comm_, &req));
+      wait(req);
       return;
     }
     // Past int counts: one chunked broadcast per rank's block.
@@ -119,16 +129,19 @@ class MpiCommunicator final : public Communicator {
     for (int r = 0; r < size_; ++r) {
       if (r == rank_ && counts[r] > 0 && static_cast<const char*>(send) != out + off * es)
         std::copy_n(static_cast<const char*>(send), counts[r] * es, out + off * es);
-      broadcast(out + off * es, counts[r], t, r);
+      bcast(out + off * es, counts[r], t, r);
       off += counts[r];
     }
   }
 
   void reduce_scatter_sum(const void* send, void* recv, size_t count, DType t) override {
+    detail::Watched w(*wd_, "reduce_scatter");
     MPI_Op op = reduction_op(t);
     const size_t es = dtype_size(t);
     if (count <= static_cast<size_t>(INT_MAX)) {
-      CHECK_MPI(MPI_Reduce_scatter_block(send, recv, static_cast<int>(count), mpi_type(t), op, comm_));
+      MPI_Request req;
+      CHECK_MPI(MPI_Ireduce_scatter_block(send, recv, static_cast<int>(count), mpi_type(t), op, comm_, &req));
+      wait(req);
       return;
     }
     // Huge blocks: reduce each rank's block to its owner.
@@ -138,7 +151,9 @@ class MpiCommunicator final : public Communicator {
         const int n = static_cast<int>(std::min(kChunk, count - off));
         const char* src = in + (static_cast<size_t>(r) * count + off) * es;
         char* dst = static_cast<char*>(recv) + off * es;
-        CHECK_MPI(MPI_Reduce(src, r == rank_ ? dst : nullptr, n, mpi_type(t), op, r, comm_));
+        MPI_Request req;
+        CHECK_MPI(MPI_Ireduce(src, r == rank_ ? dst : nullptr, n, mpi_type(t), op, r, comm_, &req));
+        wait(req);
       }
   }
 
@@ -149,7 +164,56 @@ class MpiCommunicator final : public Communicator {
     std::_Exit(code);  // MPI_Abort does not return; keep [[noreturn]] honest regardless
   }
 
+  void watch(const std::filesystem::path& dir, const WatchdogOptions& opts) override {
+    wd_->stop();
+    wd_->set_options(opts);
+    if (dir.empty()) return;
+    wd_->start(dir);
+    barrier();  // every rank's first heartbeat is written
+    // Heartbeats on only if every rank sees every other's (one node without the shared
+    // directory turns them off everywhere, so no rank judges peers it cannot see).
+    int visible = wd_->peers_visible() ? 1 : 0;
+    allreduce_min(visible);
+    if (!visible) wd_->disable_peers();
+  }
+
+  void unwatch() override {
+    barrier();  // no rank may judge a peer whose heartbeat is about to stop
+    wd_->stop();
+  }
+
  private:
+  void allreduce_min(int& v) {
+    detail::Watched w(*wd_, "allreduce");
+    MPI_Request req;
+    CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, comm_, &req));
+    wait(req);
+  }
+
+  void bcast(void* buf, size_t count, DType t, int root) {
+    auto* p = static_cast<char*>(buf);
+    const size_t es = dtype_size(t);
+    for (size_t off = 0; off < count; off += kChunk) {
+      const int n = static_cast<int>(std::min(kChunk, count - off));
+      MPI_Request req;
+      CHECK_MPI(MPI_Ibcast(p + off * es, n, mpi_type(t), root, comm_, &req));
+      wait(req);
+    }
+  }
+
+  // Completes a nonblocking collective, polling the watchdog: spins for the first ~0.2 ms
+  // (small collectives), then sleeps between tests so waiting ranks leave the cores to
+  // ranks still computing on the same node.
+  void wait(MPI_Request& req) {
+    detail::wait_polling(
+        [&] {
+          int done = 0;
+          CHECK_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+          return done != 0;
+        },
+        *wd_, [&](const std::string& verdict) { abort(kExitInternal, verdict); });
+  }
+
   MPI_Op reduction_op(DType t) const {
     switch (t) {
       case DType::BF16: return op_bf16_;
@@ -166,6 +230,7 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   MPI_Op op_bf16_ = MPI_OP_NULL, op_f16_ = MPI_OP_NULL;
+  std::unique_ptr<detail::Watchdog> wd_;
 };
 
 }  // namespace

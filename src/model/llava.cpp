@@ -199,16 +199,24 @@ bool built_with_cuda() {
 #endif
 }
 
-std::string resolve_device(const std::string& wanted, int local_rank) {
+std::string resolve_device(const std::string& wanted, int local_rank, int local_size, bool quiet) {
   if (wanted == "cpu") return "cpu";
   if (wanted != "cuda" && wanted != "auto") throw_bad_input("device", "'" + wanted + "' (valid: auto, cpu, cuda)");
   const int gpus = built_with_cuda() && at::hasCUDA() ? static_cast<int>(at::detail::getCUDAHooks().deviceCount()) : 0;
+  if (gpus > 0 && local_size > gpus) {
+    const std::string what = std::to_string(local_size) + " ranks on this node but " + std::to_string(gpus) + " GPU(s) visible";
+    if (wanted == "cuda")
+      throw_bad_input("device", "cuda: " + what + ": start one rank per GPU (srun --ntasks-per-node=" + std::to_string(gpus) +
+                                    ", mpirun -npernode " + std::to_string(gpus) + ")");
+    if (!quiet) log::warn("device auto: {}; ranks share GPUs (memory and speed divided)", what);
+  }
   if (gpus > 0) return "cuda:" + std::to_string(local_rank % gpus);
   const std::string why = built_with_cuda() ? "no GPU is visible to this rank (CUDA_VISIBLE_DEVICES, the Slurm GPU binding)"
                                             : "this build has no GPU support (rebuild with -DUQMERGE_TORCH_CUDA=ON)";
   if (wanted == "cuda") throw_bad_input("device", "cuda requested but " + why + "; set device: auto to allow the CPU");
   // A CPU build computing on the CPU is what its user expects (info); a GPU build without a
   // GPU usually means a wrong allocation or binding (warning).
+  if (quiet) return "cpu";
   if (built_with_cuda()) log::warn("device auto: {}; computing on the CPU", why);
   else log::info("device auto: {}; computing on the CPU", why);
   return "cpu";

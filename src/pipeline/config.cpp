@@ -81,8 +81,8 @@ RunConfig load_config(const fs::path& file) {
     throw_bad_input(file.string(), std::string("not valid YAML: ") + e.what());
   }
   const Ctx x{file.string(), file.has_parent_path() ? file.parent_path() : fs::path(".")};
-  x.keys(root, "", {"output_dir", "seed", "dtype", "threads", "backend", "device", "vision_tower", "candidates", "models", "uq",
-                    "merge", "selection", "base_model", "baselines", "evaluation"});
+  x.keys(root, "", {"output_dir", "seed", "dtype", "threads", "backend", "device", "watchdog", "vision_tower", "candidates",
+                    "models", "uq", "merge", "selection", "base_model", "baselines", "evaluation"});
   c.output_dir = x.path(x.get<std::string>(root, "output_dir", c.output_dir.string()));
   c.seed = x.get<uint64_t>(root, "seed", c.seed);
   const std::string dtype = x.get<std::string>(root, "dtype", "float32");
@@ -90,8 +90,20 @@ RunConfig load_config(const fs::path& file) {
   if (!dt || !(*dt == DType::F32 || *dt == DType::BF16 || *dt == DType::F16)) x.bad("dtype", "'" + dtype + "' (valid: float32, bfloat16, float16)");
   c.dtype = *dt;
   c.threads = x.get<int>(root, "threads", 0);
-  c.backend = x.get<std::string>(root, "backend", "mpi");
-  if (c.backend != "mpi" && c.backend != "nccl") x.bad("backend", "'" + c.backend + "' (valid: mpi, nccl)");
+  c.backend = x.get<std::string>(root, "backend", c.backend);
+  if (c.backend != "auto" && c.backend != "mpi" && c.backend != "nccl")
+    x.bad("backend", "'" + c.backend + "' (valid: auto, mpi, nccl)");
+  if (const YAML::Node w = root["watchdog"]) {
+    x.keys(w, "watchdog", {"heartbeat_s", "stale_s", "timeout_s"});
+    dist::WatchdogOptions& wo = c.watchdog;
+    wo.heartbeat_s = x.get<double>(w, "heartbeat_s", wo.heartbeat_s);
+    wo.stale_s = x.get<double>(w, "stale_s", wo.stale_s);
+    wo.timeout_s = x.get<double>(w, "timeout_s", wo.timeout_s);
+    if (!(wo.heartbeat_s > 0 && wo.heartbeat_s <= 60)) x.bad("watchdog.heartbeat_s", "must be in (0, 60] seconds");
+    if (!(wo.stale_s == 0 || wo.stale_s >= 3 * wo.heartbeat_s))
+      x.bad("watchdog.stale_s", "must be 0 (off) or at least 3 x watchdog.heartbeat_s (a shared file system delays beats)");
+    if (!(wo.timeout_s >= 0)) x.bad("watchdog.timeout_s", "must be 0 (no limit) or a positive number of seconds");
+  }
   c.device = x.get<std::string>(root, "device", c.device);
   if (c.device != "auto" && c.device != "cpu" && c.device != "cuda") x.bad("device", "'" + c.device + "' (valid: auto, cpu, cuda)");
   if (root["vision_tower"]) c.vision_tower = x.path(x.get<std::string>(root, "vision_tower", ""));

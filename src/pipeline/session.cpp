@@ -1,6 +1,8 @@
 // Opening a run's inputs once, and evaluating a model (see include/uqmerge/pipeline/session.hpp).
 #include "uqmerge/pipeline/session.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "evaluate.hpp"
@@ -12,23 +14,20 @@
 namespace uqmerge::pipeline {
 
 std::unique_ptr<dist::Communicator> make_communicator(const RunConfig& cfg) {
-  if (cfg.backend == "nccl") {
-    const std::string where = cfg.source.string();
-    if (!dist::built_with_nccl())
-      throw_bad_input(where, "backend: nccl, but this uqmerge was built without NCCL (configure with -DUQMERGE_TORCH_CUDA=ON "
-                             "-DUQMERGE_NCCL=ON on a machine with CUDA and NCCL), or use backend: mpi");
-    if (dist::cuda_device_count() == 0)
-      throw_bad_input(where, "backend: nccl, but no GPU is visible to this process (check CUDA_VISIBLE_DEVICES and the "
-                             "job's GPU allocation), or use backend: mpi");
-    // The uncertainty runner and the merger reduce host buffers; the device-buffer path is the
-    // GPU-distribution work (docs/status.md). Refuse rather than silently run MPI.
-    throw_bad_input(where, "backend: nccl is not wired into uq/eval/run yet (their reductions use host buffers); use backend: mpi");
-  }
-  return dist::make_mpi_communicator();
+  // MPI first: it gives the local rank the device (and so the backend) depends on, and it
+  // bootstraps NCCL.
+  auto mpi = dist::make_mpi_communicator();
+  const std::string device = model::resolve_device(cfg.device, mpi->local_rank(), mpi->local_size(), /*quiet=*/true);
+  const dist::Backend b = dist::resolve_backend(cfg.backend, device != "cpu", cfg.source.string());
+  if (cfg.backend == "auto" && device != "cpu" && b == dist::Backend::Mpi && mpi->rank() == 0)
+    log::warn("backend auto: the engine runs on {} but this uqmerge has no NCCL: the reductions go through host memory by MPI",
+              device);
+  if (b == dist::Backend::Mpi) return mpi;
+  return dist::make_nccl_communicator();
 }
 
 Session open_session(const RunConfig& cfg, dist::Communicator& comm) {
-  Session s{cfg, comm, model::resolve_device(cfg.device, comm.local_rank()), {}, {}, {}, {}, nullptr};
+  Session s{cfg, comm, model::resolve_device(cfg.device, comm.local_rank(), comm.local_size()), {}, {}, {}, {}, nullptr};
   Checkpoint::Options copts;
   copts.vision_tower_dir = cfg.vision_tower;
   for (const auto& m : cfg.models) {
@@ -42,6 +41,16 @@ Session open_session(const RunConfig& cfg, dist::Communicator& comm) {
       rethrow_with_context(e, "candidate '" + m.name + "'");
     }
   }
+  if (s.device.rfind("cuda:", 0) == 0) {
+    // A candidate the device cannot hold fails now, naming the sizes, not as an OOM mid-run.
+    size_t free_b = 0, total_b = 0;
+    if (dist::cuda_memory(std::stoi(s.device.substr(5)), free_b, total_b))
+      for (size_t m = 0; m < s.checkpoints.size(); ++m)
+        if (const std::string e = device_fit_error(cfg.models[m].name, s.checkpoints[m].parameter_count(), cfg.dtype,
+                                                   s.device, free_b, total_b);
+            !e.empty())
+          throw_bad_input(cfg.models[m].path.string(), e);
+  }
   for (const auto& spec : cfg.datasets) s.datasets.push_back(data::Dataset::load(spec, cfg.seed));
   for (const auto& ck : s.checkpoints) s.towers.push_back(uq::vision_tower_hash(ck));
   for (size_t m = 1; m < s.towers.size(); ++m)
@@ -51,6 +60,11 @@ Session open_session(const RunConfig& cfg, dist::Communicator& comm) {
   // Inputs are valid: take output_dir for this job (before anything is written there).
   if (comm.rank() == 0) s.lock = std::make_shared<OutputLock>(cfg.output_dir);
   comm.barrier();
+  // From here a stopped or stuck rank ends the job naming it (output_dir is shared by the ranks).
+  comm.watch(cfg.output_dir / ".uqmerge-heartbeat", cfg.watchdog);
+  if (comm.rank() == 0)
+    log::info("backend {} on {}; watchdog: heartbeat {} s, stale {} s, collective timeout {} s", dist::backend_name(comm.backend()),
+              s.device, cfg.watchdog.heartbeat_s, cfg.watchdog.stale_s, cfg.watchdog.timeout_s);
   return s;
 }
 
@@ -66,6 +80,17 @@ uq::ModelResult evaluate_checkpoint(const Session& s, const std::string& name, c
 uq::ModelResult evaluate_candidate(const Session& s, size_t m, const std::vector<data::Dataset>& datasets,
                                    const uq::UqOptions& opts, uq::VisionCache& cache) {
   return evaluate_checkpoint(s, s.cfg.models[m].name, s.checkpoints[m], *s.tokenizers[m], s.towers[m], datasets, opts, cache);
+}
+
+std::string device_fit_error(const std::string& candidate, uint64_t params, DType dtype, const std::string& device,
+                             uint64_t free_bytes, uint64_t total_bytes) {
+  const uint64_t need = params * dtype_size(dtype);
+  if (need <= free_bytes) return {};
+  const auto gib = [](uint64_t b) { return fmt::format("{:.1f} GiB", static_cast<double>(b) / double(1ull << 30)); };
+  return fmt::format("candidate '{}' needs {} on {} ({:.2f} G parameters in {}) but {} of its {} are free: use {}one rank "
+                     "per GPU, or a GPU with more memory",
+                     candidate, gib(need), device, static_cast<double>(params) / 1e9, dtype_name(dtype), gib(free_bytes),
+                     gib(total_bytes), dtype == DType::F32 ? "dtype: bfloat16, " : "");
 }
 
 void require_labelled(const std::vector<data::Dataset>& datasets) {

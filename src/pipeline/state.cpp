@@ -6,6 +6,7 @@
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include <fstream>
 #include <sstream>
@@ -35,7 +36,19 @@ constexpr uint32_t kFormat = 2;  // 2: DatasetResult::repeat_uq
 }  // namespace
 
 uint64_t config_hash(const std::string& yaml, const std::string& version) {
-  return hash_name(yaml + '\0' + version);
+  // The parsed config re-emitted (comments and layout do not matter), without the keys that
+  // cannot change a result: the watchdog's limits may be changed before a resume.
+  std::string canonical = yaml;
+  try {
+    YAML::Node root = YAML::Clone(YAML::Load(yaml));
+    if (root.IsMap()) root.remove("watchdog");
+    YAML::Emitter e;
+    e << root;
+    canonical = e.c_str();
+  } catch (const YAML::Exception&) {
+    // Unparsable text never reaches here (the config parser refused it); hash it as is.
+  }
+  return hash_name(canonical + '\0' + version);
 }
 
 void save_state(const RunState& state, const std::filesystem::path& path) {

@@ -99,4 +99,14 @@ expect passthrough-two "${refused[@]}" --err "passthrough takes 1" -- merge "mer
 models:
   - model: m0
   - model: m1"
+# The collectives' backend: nccl where it cannot run is refused naming what is missing; an
+# unknown one names the valid ones; a watchdog limit below three heartbeats is refused.
+LIN="merge_method: linear
+$M2"
+expect backend-nccl "${refused[@]}" --err "--backend: backend: nccl, but (this uqmerge was built without NCCL|no GPU is visible)" -- merge "$LIN" --backend nccl
+expect backend-unknown "${refused[@]}" --err "--backend: backend: 'gloo' \(valid: auto, mpi, nccl\)" -- merge "$LIN" --backend gloo
+expect stale-too-short "${refused[@]}" --err "--stale-s: must be 0 \(off\) or at least 6 seconds" -- merge "$LIN" --stale-s 2
+# auto merges (MPI) and leaves no heartbeat directory beside the output.
+expect backend-auto-merges -- merge "$LIN"
+expect "backend-auto-merges: no heartbeat directory left" -- test ! -e "$work/out.heartbeat"
 testlib_summary

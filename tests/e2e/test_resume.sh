@@ -58,6 +58,31 @@ elif [ "$(run kill)" = 0 ] && same kill; then
 else
   bad "SIGKILL resume"; tail -n 15 "$work/kill.log"
 fi
+# A rank stopped mid-run (SIGSTOP: its heartbeat stops) ends the job within 60 s naming it,
+# with the state kept; the rerun finishes with identical numbers (#14 item 6).
+sed "s/^output_dir: OUT/output_dir: hang/" "$work/base.yaml" >"$work/hang.yaml"
+printf 'watchdog: {heartbeat_s: 0.5, stale_s: 3}\n' >>"$work/hang.yaml"
+(cd "$work" && exec "$mpiexec" -n 2 "$bin" run -c hang.yaml >"$work/hang.log" 2>&1) &
+pid=$!
+for _ in $(seq 600); do grep -q "candidate .*uncertainty" "$work/hang.log" 2>/dev/null && break; sleep 0.05; done
+r1=""
+for p in $(pgrep -f "uqmerge run -c hang.yaml"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && r1=$p
+done
+t0=$(date +%s)
+[ -n "$r1" ] && kill -STOP "$r1"
+wait $pid; rc=$?
+secs=$(( $(date +%s) - t0 ))
+if [ -z "$r1" ] || [ -e "$work/hang/results.h5" ]; then
+  bad "SIGSTOP did not land mid-run (rank 1 not found, or the run finished first)"; tail -n 15 "$work/hang.log"
+elif [ "$rc" -ne 0 ] && [ "$secs" -le 60 ] && grep -q "ERROR watchdog: rank 1 (host .*pid $r1;.*has not beaten for" "$work/hang.log" &&
+  [ -e "$work/hang/state.uqs" ]; then
+  ok "a stopped rank ends the job in ${secs}s naming rank 1 (pid $r1), state kept"
+  [ "$(run hang)" = 0 ] && same hang && ok "stopped rank then rerun: identical numbers" || bad "resume after a stopped rank"
+else
+  bad "stopped rank: exit $rc after ${secs}s"; tail -n 15 "$work/hang.log"
+fi
+kill -KILL "$r1" 2>/dev/null
 # A truncated state file is refused (exit 2, names the file and --restart), nothing written.
 head -c 100 "$work/step/state.uqs" >"$work/trunc.uqs" && mkdir -p "$work/trunc" && cp "$work/trunc.uqs" "$work/trunc/state.uqs"
 sed "s/^output_dir: OUT/output_dir: trunc/" "$work/base.yaml" >"$work/trunc.yaml"

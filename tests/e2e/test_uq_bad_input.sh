@@ -76,4 +76,21 @@ fresh
 printf 'device: auto\n' >>"$work/c/config.yaml"
 expect gpu-auto-fallback --err "computing on the CPU" -- uq
 expect "gpu-auto-fallback: results.h5 written" -- test -e "$work/c/run/results.h5"
+# backend: NCCL demanded without a GPU (or in a build without NCCL): refused naming what is
+# missing, never a silent MPI run; auto (the default) is MPI on the CPU.
+fresh
+printf 'backend: nccl\n' >>"$work/c/config.yaml"
+expect nccl-without-gpu "${refused[@]}" --err "config.yaml: backend: nccl, but (this uqmerge was built without NCCL|no GPU is visible).*or use backend: auto or mpi" -- uq
+fresh
+printf 'backend: gloo\n' >>"$work/c/config.yaml"
+expect backend-unknown "${refused[@]}" --err "config.yaml: backend: 'gloo' \(valid: auto, mpi, nccl\)" -- uq
+fresh
+printf 'watchdog: {stale_s: 1}\n' >>"$work/c/config.yaml"
+expect watchdog-stale-too-short "${refused[@]}" --err "config.yaml: watchdog.stale_s: must be 0 \(off\) or at least 3 x watchdog.heartbeat_s" -- uq
+fresh
+printf 'watchdog: {timeout: 5}\n' >>"$work/c/config.yaml"
+expect watchdog-unknown-key "${refused[@]}" --err "config.yaml: watchdog.timeout: unknown key \(valid: heartbeat_s, stale_s, timeout_s\)" -- uq
+fresh
+expect backend-auto-default --err "backend mpi on cpu; watchdog: heartbeat 2 s, stale 30 s, collective timeout 1800 s" -- uq
+expect "backend-auto-default: no heartbeat files left" -- test ! -e "$work/c/run/.uqmerge-heartbeat"
 testlib_summary

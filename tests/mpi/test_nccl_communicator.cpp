@@ -72,5 +72,36 @@ TEST(Nccl, AllreduceBroadcastAllgather_CUDA) {
   comm->barrier();
 }
 
+// Host buffers under NCCL: staged through the communicator's device buffer (256 MiB), so a
+// block larger than it takes several chunks; each result is the hand-computed sum.
+TEST(Nccl, HostBuffersAreStagedThroughTheDevice_CUDA) {
+  UQMERGE_SKIP_WITHOUT_CUDA(cuda_device_count());
+  auto comm = make_nccl_communicator();
+  const int r = comm->rank(), n = comm->size();
+  const float ranks_sum = n * (n - 1) / 2.0f;
+  const size_t big = (size_t{300} << 20) / sizeof(float);  // 300 MiB: two chunks
+  std::vector<float> x(big);
+  for (size_t k = 0; k < big; ++k) x[k] = static_cast<float>(r + (k % 1000));
+  comm->allreduce_sum(x.data(), big, DType::F32);
+  for (size_t k = 0; k < big; k += 1009) ASSERT_EQ(x[k], ranks_sum + n * static_cast<float>(k % 1000)) << k;
+  std::vector<double> d(5, r == 0 ? 7.5 : -1.0);
+  comm->broadcast(d.data(), d.size(), DType::F64, 0);
+  for (double v : d) ASSERT_EQ(v, 7.5);
+  std::vector<size_t> counts(n);
+  size_t total = 0;
+  for (int q = 0; q < n; ++q) total += counts[q] = 3 + q;
+  std::vector<int32_t> mine(3 + r, 100 + r), all(total, -1);
+  comm->allgatherv(mine.data(), all.data(), counts, DType::I32);
+  size_t k = 0;
+  for (int q = 0; q < n; ++q)
+    for (size_t j = 0; j < counts[q]; ++j) ASSERT_EQ(all[k++], 100 + q);
+  std::vector<float> send(static_cast<size_t>(n) * 4), recv(4, -1);
+  for (int q = 0; q < n; ++q)
+    for (int j = 0; j < 4; ++j) send[q * 4 + j] = static_cast<float>(r * 10 + q + j);
+  comm->reduce_scatter_sum(send.data(), recv.data(), 4, DType::F32);
+  for (int j = 0; j < 4; ++j) ASSERT_EQ(recv[j], 10 * ranks_sum + n * static_cast<float>(r + j));
+  comm->barrier();
+}
+
 }  // namespace
 }  // namespace uqmerge::dist

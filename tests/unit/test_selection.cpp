@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "uqmerge/pipeline/selection.hpp"
+#include "uqmerge/pipeline/session.hpp"
 #include "uqmerge/util/error.hpp"
 
 namespace uqmerge::pipeline {
@@ -35,4 +36,16 @@ TEST(Selection, OrderIsStableOnTies) {
 }
 
 }  // namespace
+// LLaVA-1.5-7B: 7.06 G parameters = 13.2 GiB in bf16, 26.3 GiB in fp32 (hand-computed).
+TEST(DeviceFit, SizesAndFixesInTheRefusal) {
+  const uint64_t p = 7'063'000'000ull, gib = 1ull << 30;
+  EXPECT_EQ(pipeline::device_fit_error("gqa", p, DType::BF16, "cuda:0", 70 * gib, 80 * gib), "");
+  const std::string f32 = pipeline::device_fit_error("gqa", p, DType::F32, "cuda:1", 20 * gib, 24 * gib);
+  EXPECT_EQ(f32, "candidate 'gqa' needs 26.3 GiB on cuda:1 (7.06 G parameters in F32) but 20.0 GiB of its 24.0 GiB are "
+                 "free: use dtype: bfloat16, one rank per GPU, or a GPU with more memory");
+  const std::string bf16 = pipeline::device_fit_error("gqa", p, DType::BF16, "cuda:0", 12 * gib, 16 * gib);
+  EXPECT_NE(bf16.find("needs 13.2 GiB"), std::string::npos) << bf16;
+  EXPECT_EQ(bf16.find("dtype: bfloat16"), std::string::npos) << bf16;  // already bf16: not offered
+}
+
 }  // namespace uqmerge::pipeline

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/dist/sharding.hpp"
 #include "uqmerge/util/error.hpp"
 #include "uqmerge/util/log.hpp"
@@ -92,6 +93,59 @@ TEST(Sharding, BlockRangesCoverEverythingOnce) {
   EXPECT_EQ(dist::block_range(10, 1, 3), (std::pair<uint64_t, uint64_t>{4, 7}));
   EXPECT_EQ(dist::block_range(10, 2, 3), (std::pair<uint64_t, uint64_t>{7, 10}));
   EXPECT_EQ(dist::block_range(2, 3, 4), (std::pair<uint64_t, uint64_t>{2, 2}));
+}
+
+// Hand-made version pairs (NCCL_VERSION_CODE: 2.28.9 = 22809, before 2.9: 2.8.4 = 2804; CUDA
+// driver/runtime: 13.0 = 13000, 12.4 = 12040).
+TEST(GpuVersions, CompatiblePairsPass) {
+  EXPECT_EQ(dist::gpu_version_mismatch(22809, 22809, 13000, 13000), "");
+  EXPECT_EQ(dist::gpu_version_mismatch(22809, 23004, 13020, 13000), "");  // newer NCCL, newer driver
+  EXPECT_EQ(dist::gpu_version_mismatch(22809, 22803, 13000, 13000), "");  // an older patch of the same minor
+  EXPECT_EQ(dist::gpu_version_mismatch(22809, 22809, 12080, 12040), "");
+  EXPECT_EQ(dist::gpu_version_mismatch(22809, 22809, 12020, 12080), "");  // minor-version compatibility
+  EXPECT_EQ(dist::gpu_version_mismatch(2804, 20900, 12000, 12000), "");   // old code format < new
+}
+
+TEST(GpuVersions, MismatchesNameBothVersionsAndTheFix) {
+  const std::string nccl = dist::gpu_version_mismatch(22809, 21805, 13000, 13000);
+  EXPECT_NE(nccl.find("the loaded libnccl is 2.18.5 but uqmerge was built against NCCL 2.28.9"), std::string::npos) << nccl;
+  EXPECT_NE(nccl.find("LD_LIBRARY_PATH"), std::string::npos) << nccl;
+  const std::string old_format = dist::gpu_version_mismatch(20900, 2804, 13000, 13000);
+  EXPECT_NE(old_format.find("libnccl is 2.8.4 but uqmerge was built against NCCL 2.9.0"), std::string::npos) << old_format;
+  const std::string cuda = dist::gpu_version_mismatch(22809, 22809, 12040, 13000);
+  EXPECT_NE(cuda.find("driver supports CUDA 12.4 but uqmerge's runtime is CUDA 13.0"), std::string::npos) << cuda;
+  EXPECT_NE(cuda.find("update the NVIDIA driver"), std::string::npos) << cuda;
+  EXPECT_NE(dist::gpu_version_mismatch(22809, 22809, 0, 13000).find("no CUDA driver"), std::string::npos);
+}
+
+TEST(Backend, AutoIsNcclOnlyOnCudaWithNccl) {
+  EXPECT_EQ(dist::resolve_backend("mpi", true, "c.yaml"), dist::Backend::Mpi);
+  EXPECT_EQ(dist::resolve_backend("auto", false, "c.yaml"), dist::Backend::Mpi);
+  EXPECT_EQ(dist::resolve_backend("auto", true, "c.yaml"),
+            dist::built_with_nccl() ? dist::Backend::Nccl : dist::Backend::Mpi);
+  try {
+    dist::resolve_backend("gloo", false, "c.yaml");
+    FAIL() << "an unknown backend was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("c.yaml: backend: 'gloo' (valid: auto, mpi, nccl)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Backend, NcclNamesWhatIsMissing) {
+  // Which refusal applies depends on this build and machine; each names its cause and the fix.
+  const char* why = !dist::built_with_nccl()          ? "built without NCCL"
+                    : dist::cuda_device_count() == 0 ? "no GPU is visible"
+                                                      : "the engine runs on the CPU";
+  try {
+    dist::resolve_backend("nccl", /*device_is_cuda=*/false, "c.yaml");
+    FAIL() << "backend: nccl with the engine on the CPU was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    const std::string m = e.what();
+    EXPECT_NE(m.find(why), std::string::npos) << m;
+    EXPECT_NE(m.find("backend: auto or mpi"), std::string::npos) << m;
+  }
 }
 
 }  // namespace

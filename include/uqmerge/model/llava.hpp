@@ -91,8 +91,10 @@ class LlavaModel {
 };
 
 // The device a rank computes on: "cpu"; "cuda" (GPU local_rank % GPUs; bad input when this
-// build or machine has none); "auto" (a GPU when there is one, else the CPU with a warning).
-std::string resolve_device(const std::string& wanted, int local_rank);
+// build or machine has none; bad input too when local_size ranks outnumber the GPUs); "auto" (a
+// GPU when there is one, else the CPU with a warning; ranks sharing GPUs are warned). quiet:
+// no log lines (a probe before the session resolves it for real).
+std::string resolve_device(const std::string& wanted, int local_rank, int local_size = 1, bool quiet = false);
 // Whether this build links libtorch's CUDA backend (-DUQMERGE_TORCH_CUDA=ON).
 bool built_with_cuda();
 

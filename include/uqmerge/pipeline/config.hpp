@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "uqmerge/data/dataset.hpp"
+#include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/io/dtype.hpp"
 #include "uqmerge/merge/config.hpp"
 #include "uqmerge/pipeline/screen.hpp"
@@ -27,7 +28,8 @@ struct RunConfig {
   uint64_t seed = 1234;
   DType dtype = DType::F32;
   int threads = 0;
-  std::string backend = "mpi";     // mpi | nccl (pipeline::make_communicator)
+  std::string backend = "auto";    // auto | mpi | nccl (dist::resolve_backend)
+  dist::WatchdogOptions watchdog;   // `watchdog:` (hang detection; dist/communicator.hpp)
   std::string device = "auto";      // auto | cpu | cuda (model::resolve_device)
   std::optional<std::filesystem::path> vision_tower;
   std::vector<ModelEntry> models;   // `candidates:` (also accepted: `models:`)

@@ -46,6 +46,12 @@ Session open_session(const RunConfig& cfg, dist::Communicator& comm);
 uq::ModelResult evaluate_candidate(const Session& s, size_t m, const std::vector<data::Dataset>& datasets,
                                    const uq::UqOptions& opts, uq::VisionCache& cache);
 
+// Empty when a model of `params` parameters in `dtype` fits the `free_bytes` of `device`
+// (of `total_bytes`), else the one-line refusal naming the sizes and the fixes. open_session
+// checks every candidate this way before any compute on a CUDA device.
+std::string device_fit_error(const std::string& candidate, uint64_t params, DType dtype, const std::string& device,
+                             uint64_t free_bytes, uint64_t total_bytes);
+
 // A dataset without any `answer` is bad input (accuracy needs labels).
 void require_labelled(const std::vector<data::Dataset>& datasets);
 // Accuracy from a clean evaluation: the argmax over each row's own options; rows without

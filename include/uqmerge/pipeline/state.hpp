@@ -24,7 +24,8 @@ struct RunState {
   std::map<std::string, double> merge_seconds;  // member set -> merge + gather time
 };
 
-// FNV-1a over the config text and the version: any edit (or another build) changes it.
+// FNV-1a over the config as parsed (comments and layout aside) without `watchdog:`, and the
+// version: any other edit (or another build) changes it.
 uint64_t config_hash(const std::string& yaml, const std::string& version);
 void save_state(const RunState& state, const std::filesystem::path& path);
 // nullopt when absent; a truncated/corrupt file is bad input naming the file and the fix.
