@@ -6,15 +6,19 @@
 #   2. the engine's reference test on the GPU in bf16 against transformers' fp32 logits;
 #   3. the bf16 prefill benchmark of gpu-check.sh step 4 (random LLaMA-7B widths x LAYERS layers
 #      + CLIP-L/336, batch BATCH; the model is made here by bench/forward/make_model.py);
-#   4. the CPU tests of the same binaries (MPI, reference model, torch bridge and merge kernels).
+#   4. the CPU tests of the same binaries (MPI, reference model, torch bridge and merge kernels);
+#   5. the CLI itself (scripts/device/gpu-cli-checks.sh): `uqmerge run` on the end-to-end case
+#      on the CPU and the GPU ($OUT/tiny_cpu, $OUT/tiny_cuda: compared when they come back),
+#      `uqmerge run` on two 7B-width candidates (UQMERGE_GPU_CLI_LAYERS LM layers, default 4,
+#      full CLIP-L) in bf16 and `uqmerge merge` of them, each timed.
 # Every step has its own timeout, a failing step does not stop the others, and no step starts
-# after the deadline (UQMERGE_GPU_DEADLINE_S, default 230 s), so the script ends in time for its
+# after the deadline (UQMERGE_GPU_DEADLINE_S, default 330 s), so the script ends in time for its
 # log to come back. Log: $OUT/gpu-check.log (OUT defaults to /tmp/uqmerge-gpu-out).
 # Exit status: the number of failed steps (0: all passed).
 #
 # Usage: scripts/device/gpu-bundle-run.sh [LAYERS] [BATCH]      (defaults 8, 16)
-#        scripts/device/gpu-bundle-run.sh --cpu-only            rehearsal without a GPU: steps 0 and 4
-#   UQMERGE_BUNDLE=.gpu-bundle  UQMERGE_DEVICE_PYTHON=python3  UQMERGE_GPU_DEADLINE_S=230
+#        scripts/device/gpu-bundle-run.sh --cpu-only            rehearsal without a GPU: steps 0, 4, 5 on the CPU
+#   UQMERGE_BUNDLE=.gpu-bundle  UQMERGE_DEVICE_PYTHON=python3  UQMERGE_GPU_DEADLINE_S=330
 #   UQMERGE_GPU_VLAYERS=23 (CLIP layers)  UQMERGE_GPU_BENCH_DEVICE=cuda (cpu: rehearsal of step 3)
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
@@ -26,7 +30,7 @@ B=$(cd "${UQMERGE_BUNDLE:-.gpu-bundle}" 2>/dev/null && pwd) || { echo "[gpu-run]
 PY=${UQMERGE_DEVICE_PYTHON:-python3}
 OUT=${OUT:-/tmp/uqmerge-gpu-out}
 mkdir -p "$OUT"
-deadline=${UQMERGE_GPU_DEADLINE_S:-230}
+deadline=${UQMERGE_GPU_DEADLINE_S:-330}
 start=$(date +%s)
 
 elapsed() { echo $(( $(date +%s) - start )); }
@@ -141,6 +145,17 @@ main() {
   UQMERGE_REF_DIR=$B/data gtest_step "reference model tests (CPU)" 90 'ReferenceModel\.' \
     "$B/bin/uqmerge_reference_model_tests" --gtest_filter='-*_CUDA*'
   gtest_step "torch bridge + merge kernel tests (CPU)" 60 '' "$B/bin/uqmerge_torch_tests"
+
+  local cli_device=cuda cli_layers=${UQMERGE_GPU_CLI_LAYERS:-4} cli_vlayers=23 cli_dtype=bfloat16
+  if [ "$cpu_only" -eq 1 ]; then cli_device=cpu cli_layers=1 cli_vlayers=1 cli_dtype=float32; fi
+  step "5. the CLI on $cli_device: uqmerge run (end-to-end case; 7B widths x $cli_layers layers) and uqmerge merge"
+  if ! "$PY" -c "import transformers" 2>/dev/null; then
+    if [ "$cpu_only" -eq 1 ]; then say "skipped: $PY has no transformers (make_model.py needs it)"; return; fi
+    fail "$PY has no transformers: the 7B-width candidates cannot be made"
+  fi
+  run_step "gpu-cli-checks" 200 bash scripts/device/gpu-cli-checks.sh "$B/bin/uqmerge" "$B/data/uq_case" "$OUT" \
+    "$cli_device" "$cli_layers" "$cli_vlayers" "$cli_dtype" "$PY"
+  rm -rf "$OUT"/*/merged "$OUT"/*/cache  # model files stay on the device: results.h5 and logs come back
 }
 
 main 2>&1 | tee "$OUT/gpu-check.log"

@@ -52,9 +52,9 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUQMERGE_PYTHON="$ve
   >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 grep -E "NCCL .* backend|uqmerge .*: build" "$build/configure.log" || true
 bins=(tests/uqmerge_mpi_tests tests/reference/uqmerge_reference_model_tests tests/uqmerge_torch_tests
-      bench/uqmerge_bench_forward)
+      bench/uqmerge_bench_forward src/uqmerge)
 cmake --build "$build" -j"$(nproc)" --target uqmerge_mpi_tests uqmerge_reference_model_tests \
-  uqmerge_torch_tests uqmerge_bench_forward
+  uqmerge_torch_tests uqmerge_bench_forward uqmerge
 
 step "3. assemble $bundle/"
 rm -rf "$bundle.new"
@@ -109,6 +109,13 @@ else
   echo "$ref_stamp" > "$bundle.new/data/llava/.stamp"
 fi
 
+step "5. the end-to-end case for the CLI on the GPU (tests/e2e/make_uq_case.py, from $UQMERGE_BUILD)"
+uq_case=$UQMERGE_BUILD/tests/e2e/uq_case
+[ -f "$uq_case/config_run.yaml" ] || ctest --test-dir "$UQMERGE_BUILD" -R '^e2e_uq_make_case$' >/dev/null ||
+  die "could not make $uq_case (build the main configuration first: cmake --build $UQMERGE_BUILD)"
+mkdir -p "$bundle.new/data/uq_case"
+cp -r "$uq_case"/cand_a "$uq_case"/cand_b "$uq_case"/data.tsv "$uq_case"/config_run.yaml "$bundle.new/data/uq_case/"
+
 {
   echo "git $(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!.gpu-bundle' 2>/dev/null || echo ' +uncommitted changes')"
   echo "made $(date -u +%FT%TZ) on $(uname -n)"
@@ -123,13 +130,15 @@ rm -rf "$bundle"
 mv "$bundle.new" "$bundle"
 cat "$bundle/MANIFEST"
 du -sh "$bundle"/{bin,lib,ompi,data}
+echo "after the run: compare the CPU and GPU runs of the CLI here (fp32; GPU kernels reorder sums):"
+echo "  \$UQMERGE_VENV/bin/python tests/lib/uqtest.py compare --tol 1e-4 FILES_AT/tiny_cpu FILES_AT/tiny_cuda"
 tree=$(git ls-files -z -co --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
 size=$(du -sb "$bundle" | cut -f1)
 echo "bundle: $((size / 1024)) KiB; working tree that travels: $((tree / 1024)) KiB; together $(((size + tree) / 1048576)) MiB (limit 64 MiB)"
 [ $((size + tree)) -lt $((60 * 1048576)) ] || echo "[gpu-bundle] WARNING: close to or over the 64 MiB the device call takes"
 step "done: the device call (one command, the bundle carried)"
 cat <<EOF
-  device call: run(command="bash scripts/device/gpu-bundle-run.sh 8 16", carry=["$bundle"], timeout_s=280)
-  gpu-bundle-run.sh stops starting steps at ${UQMERGE_GPU_DEADLINE_S:-230} s and writes \$OUT/gpu-check.log (+ bench_forward.txt).
+  device call: run(command="bash scripts/device/gpu-bundle-run.sh 8 16", carry=["$bundle"], timeout_s=380)
+  gpu-bundle-run.sh stops starting steps at ${UQMERGE_GPU_DEADLINE_S:-330} s and writes \$OUT/gpu-check.log (+ bench_forward.txt).
   Rehearse it here first, without a GPU: scripts/device/gpu-bundle-rehearse.sh (REHEARSE_BENCH=1 adds the benchmark step on the CPU).
 EOF
