@@ -66,7 +66,7 @@ unshare -m bash -euo pipefail -c '
     check_loads "$B/bin/uqmerge_bench_forward"
   ) || bad=1
   echo "[rehearse] 2. gpu-bundle-run.sh --cpu-only"
-  PATH=$venv/bin:$PATH OUT="'"$base"'/out" bash scripts/device/gpu-bundle-run.sh --cpu-only || bad=1
+  PATH=$venv/bin:$PATH OUT="'"$base"'/out" UQMERGE_BUNDLE_ARCHIVE=.gpu-bundle.tar.xz bash scripts/device/gpu-bundle-run.sh --cpu-only || bad=1
   echo "[rehearse] 3. gpu-bundle-run.sh without a GPU: must say so and stop"
   rc=0; PATH=$venv/bin:$PATH OUT="'"$base"'/out" bash scripts/device/gpu-bundle-run.sh >/dev/null 2>&1 || rc=$?
   if [ "$rc" -eq 1 ] && grep -q "no NVIDIA GPU visible" "'"$base"'/out/gpu-check.log" && ! grep -q "=== .* 1\. " "'"$base"'/out/gpu-check.log"; then

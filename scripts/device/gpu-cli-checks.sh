@@ -8,7 +8,8 @@
 #      MLP 11008, vocab 32064; LAYERS LM layers, CLIP-L/336 with VLAYERS layers; the case's
 #      tokenizer) in DTYPE on DEVICE -> OUT/w7b_DEVICE, wall time in the log;
 #   c. `uqmerge merge` (linear) of the two 7B-width checkpoints -> wall time in the log.
-# Each part under its own timeout; exit status = failed parts.
+# Each part under its own timeout; exit status = failed parts. UQMERGE_CLI_TINY_ONLY=1: part a
+# only (no transformers needed: the rehearsal of the bundle).
 # Usage: gpu-cli-checks.sh UQMERGE_BIN CASE_DIR OUT DEVICE [LAYERS] [VLAYERS] [DTYPE] [PYTHON]
 set -u
 bin=$(realpath "$1") case_dir=$(cd "$2" && pwd) out=$(mkdir -p "$3" && cd "$3" && pwd) device=$4 layers=${5:-2} vlayers=${6:-2} dtype=${7:-bfloat16} py=${8:-python3}
@@ -43,6 +44,8 @@ part "tiny case, cpu" 120 "$bin" run -c "$(config "$case_dir/config_run.yaml" "$
 [ "$device" = cpu ] && dev_out=$out/tiny_cpu2 || dev_out=$out/tiny_$device
 rm -rf "$dev_out"
 part "tiny case, $device" 120 "$bin" run -c "$(config "$case_dir/config_run.yaml" "$dev_out" "$device" float32)"
+
+if [ -n "${UQMERGE_CLI_TINY_ONLY:-}" ]; then say "done (part a only): $failed part(s) failed"; exit "$failed"; fi
 
 # b. two candidates of 7B widths
 for s in 0 1; do
