@@ -8,7 +8,10 @@
 #      least one evaluation): the job ends (not hangs) with a message in its log and the resume
 #      state on the shared file system; with the node back, the same job script resumes from that
 #      state (the log says how many evaluations it kept) and ends with the numbers of an
-#      uninterrupted run.
+#      uninterrupted run;
+#   3. a rank on the second node frozen mid-job (SIGSTOP: alive to the network, silent to the
+#      watchdog): the ranks on nodea see its heartbeat, written on nodeb to the shared output
+#      directory, go stale and end the job within 60 s with a message naming that rank.
 #   test_slurm_two_nodes.sh UQMERGE_BINARY UQ_CASE_DIR PYTHON REPO_ROOT
 # Exit 77 (ctest SKIP) without Slurm/munge or without network namespaces (not root, or no
 # CAP_NET_ADMIN, as in some containers). UQMERGE_KEEP_TMP=1 keeps the work directory.
@@ -92,5 +95,30 @@ expect "resubmitted job $jid2 on both nodes: COMPLETED 0:0 (got $state $code)" -
 expect "... it resumed from the saved state" -- grep -qE "resuming from .*state.uqs: [1-9][0-9]* evaluation\(s\) already done" "$log2"
 expect "... with the uninterrupted run's numbers and merged tensors" -- compare long/run_ref long/run_requeue
 [ "$fail" -eq "$before" ] || show_job_log "$log2"
+
+# ---- 3. a rank frozen on nodeb ---------------------------------------------------------------------
+before=$fail
+sed -e 's/^output_dir: .*/output_dir: run_frozen/' long/config_requeue.yaml >long/config_frozen.yaml
+printf 'watchdog: {heartbeat_s: 0.5, stale_s: 5}\n' >>long/config_frozen.yaml
+jid3=$(sbatch --parsable "${two_nodes[@]}" "$repo/jobs/uqmerge.slurm" long/config_frozen.yaml)
+log3=$work/uqmerge-$jid3.out
+t0=$SECONDS
+until [ -e long/run_frozen/state.uqs ] || [ $((SECONDS - t0)) -ge 180 ]; do sleep 0.2; done
+victim=""
+for p in $(pgrep -f "uqmerge run -c .*config_frozen.yaml" || true); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SLURM_PROCID=3" && victim=$p
+done
+expect "job $jid3: rank 3 (on nodeb) found mid-job" -- test -n "$victim"
+[ -n "$victim" ] && kill -STOP "$victim"
+t0=$SECONDS
+slurm_job_wait_done "$jid3" 120 || scancel "$jid3" || true
+ended=$((SECONDS - t0))
+[ -n "$victim" ] && kill -KILL "$victim" 2>/dev/null || true
+read -r state code _ <<<"$(job_final "$jid3")"
+echo "job $jid3 after rank 3 froze: $state $code, ended $ended s later"
+expect "... ended within 60 s (took $ended s), not COMPLETED (got $state)" -- test "$ended" -le 60 -a "$state" != COMPLETED
+expect "... the watchdog named rank 3 on nodeb" -- grep -qE "ERROR watchdog: rank 3 \(host nodeb, pid $victim;.*has not beaten" "$log3"
+expect "... no results.h5 or merged/ that look complete" -- nothing_complete long/run_frozen
+[ "$fail" -eq "$before" ] || show_job_log "$log3"
 
 testlib_summary
