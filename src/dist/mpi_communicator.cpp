@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "mpi_util.hpp"
-#include "watchdog.hpp"
 #include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/util/log.hpp"
 
@@ -165,16 +164,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void watch(const std::filesystem::path& dir, const WatchdogOptions& opts) override {
-    wd_->stop();
-    wd_->set_options(opts);
-    if (dir.empty()) return;
-    wd_->start(dir);
-    barrier();  // every rank's first heartbeat is written
-    // Heartbeats on only if every rank sees every other's (one node without the shared
-    // directory turns them off everywhere, so no rank judges peers it cannot see).
-    int visible = wd_->peers_visible() ? 1 : 0;
-    allreduce_min(visible);
-    if (!visible) wd_->disable_peers();
+    detail::watch_ranks(*wd_, comm_, dir, opts, [&](const std::string& v) { abort(kExitInternal, v); });
   }
 
   void unwatch() override {
@@ -183,13 +173,6 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
-  void allreduce_min(int& v) {
-    detail::Watched w(*wd_, "allreduce");
-    MPI_Request req;
-    CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, comm_, &req));
-    wait(req);
-  }
-
   void bcast(void* buf, size_t count, DType t, int root) {
     auto* p = static_cast<char*>(buf);
     const size_t es = dtype_size(t);
@@ -201,17 +184,9 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
-  // Completes a nonblocking collective, polling the watchdog: spins for the first ~0.2 ms
-  // (small collectives), then sleeps between tests so waiting ranks leave the cores to
-  // ranks still computing on the same node.
+  // Completes a nonblocking collective under the watchdog.
   void wait(MPI_Request& req) {
-    detail::wait_polling(
-        [&] {
-          int done = 0;
-          CHECK_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
-          return done != 0;
-        },
-        *wd_, [&](const std::string& verdict) { abort(kExitInternal, verdict); });
+    detail::wait_request(req, *wd_, [&](const std::string& v) { abort(kExitInternal, v); });
   }
 
   MPI_Op reduction_op(DType t) const {

@@ -3,9 +3,11 @@
 
 #include <mpi.h>
 
+#include <filesystem>
 #include <string>
 
 #include "uqmerge/util/error.hpp"
+#include "watchdog.hpp"
 
 namespace uqmerge::dist::detail {
 
@@ -41,3 +43,45 @@ inline void local_rank_size(MPI_Comm comm, int& local_rank, int& local_size) {
     const int uq_rc_ = (call);                                                          \
     if (uq_rc_ != MPI_SUCCESS) ::uqmerge::dist::detail::mpi_fail(uq_rc_, #call, __FILE__, __LINE__); \
   } while (0)
+
+namespace uqmerge::dist::detail {
+
+// Completes a nonblocking MPI call, polling the watchdog (wait_polling); a verdict goes to fail().
+template <typename Fail>
+void wait_request(MPI_Request& req, Watchdog& w, Fail&& fail) {
+  wait_polling(
+      [&] {
+        int done = 0;
+        CHECK_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+        return done != 0;
+      },
+      w, fail);
+}
+
+// Communicator::watch for both backends, over `comm`: sets the limits, and with a directory
+// starts this rank's heartbeats, waits until every rank has written its first, and keeps
+// heartbeat verdicts only if every rank sees every other's (one node without the shared
+// directory turns them off everywhere, so no rank judges peers it cannot see).
+template <typename Fail>
+void watch_ranks(Watchdog& w, MPI_Comm comm, const std::filesystem::path& dir, const WatchdogOptions& opts, Fail&& fail) {
+  w.stop();
+  w.set_options(opts);
+  if (dir.empty()) return;
+  w.start(dir);
+  {
+    Watched scope(w, "barrier");
+    MPI_Request req;
+    CHECK_MPI(MPI_Ibarrier(comm, &req));
+    wait_request(req, w, fail);
+  }
+  int visible = w.peers_visible() ? 1 : 0;
+  {
+    Watched scope(w, "allreduce");
+    MPI_Request req;
+    CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, &visible, 1, MPI_INT, MPI_MIN, comm, &req));
+    wait_request(req, w, fail);
+  }
+  if (!visible) w.disable_peers();
+}
+
+}  // namespace uqmerge::dist::detail

@@ -12,7 +12,6 @@
 #include <algorithm>
 
 #include "mpi_util.hpp"
-#include "watchdog.hpp"
 #include "uqmerge/dist/communicator.hpp"
 #include "uqmerge/util/log.hpp"
 
@@ -106,13 +105,7 @@ class NcclCommunicator final : public Communicator {
     sync();
     MPI_Request req;
     CHECK_MPI(MPI_Ibarrier(MPI_COMM_WORLD, &req));
-    detail::wait_polling(
-        [&] {
-          int done = 0;
-          CHECK_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
-          return done != 0;
-        },
-        *wd_, [&](const std::string& v) { abort(kExitInternal, v); });
+    detail::wait_request(req, *wd_, [&](const std::string& v) { abort(kExitInternal, v); });
   }
 
   void broadcast(void* buf, size_t count, DType t, int root) override {
@@ -206,14 +199,8 @@ class NcclCommunicator final : public Communicator {
   }
 
   void watch(const std::filesystem::path& dir, const WatchdogOptions& opts) override {
-    wd_->stop();
-    wd_->set_options(opts);
-    if (dir.empty()) return;
-    wd_->start(dir);
-    barrier();
-    int visible = wd_->peers_visible() ? 1 : 0;
-    CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &visible, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
-    if (!visible) wd_->disable_peers();
+    sync();
+    detail::watch_ranks(*wd_, MPI_COMM_WORLD, dir, opts, [&](const std::string& v) { abort(kExitInternal, v); });
   }
 
   void unwatch() override {

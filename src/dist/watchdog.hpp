@@ -36,7 +36,6 @@ class Watchdog {
   Watchdog& operator=(const Watchdog&) = delete;
 
   void set_options(const WatchdogOptions& o) { opts_ = o; }
-  const WatchdogOptions& options() const { return opts_; }
   // Writes this rank's first heartbeat under dir and starts the thread. The caller then
   // synchronises the ranks and calls peers_visible(): false (another node's files are not
   // visible: dir is not on a shared file system) turns heartbeat verdicts off.
@@ -48,7 +47,8 @@ class Watchdog {
   // Around each collective: enter() numbers it, leave() marks it complete.
   void enter(const char* op);
   void leave();
-  // From the polling loop of the current collective (cheap; reads files at most once a second).
+  // From the polling loop of the current collective (cheap: reads the peers' files only once the
+  // wait passes stale_s / 2, then every max(1 s, stale_s / 10)).
   // Empty, or the one-line reason to end the job.
   std::string check();
 
